@@ -1,0 +1,1 @@
+"""The API machinery: a versioned object store with Kubernetes metadata semantics."""
