@@ -1,4 +1,2 @@
-"""Composition root: builds and wires components for up, demo and simulate.
-
-This layer is planned in docs/architecture.md; it has no modules yet.
-"""
+"""Composition root: the one place that builds and wires components for ``up``, ``demo`` and
+``simulate``. Nothing else constructs backends, clocks or controllers."""

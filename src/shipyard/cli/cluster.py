@@ -1,0 +1,238 @@
+"""``shipyard cluster …``: kubectl's everyday verbs against the embedded cluster.
+
+The cluster lives in ``--data-dir`` (``$SHIPYARD_DATA_DIR``, default ``~/.shipyard``) as a
+SQLite database, so every command opens it, acts, and closes it; nothing needs to run in the
+background. Errors print one line per problem — what was wrong and the field path — and exit
+non-zero, as kubectl does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.output import describe as describe_text
+from shipyard.cli.output import format_objects, table_for
+from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
+from shipyard.core.objects import Obj, meta
+from shipyard.platform.wiring import default_data_dir, open_cluster
+from shipyard.store.manifests import apply_object, load_manifests
+from shipyard.store.scheme import KindInfo
+from shipyard.store.store import Store
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Work with the embedded cluster, kubectl-style.")
+
+_state: dict[str, Path] = {}
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="SHIPYARD_DATA_DIR", help="Where the cluster is kept."),
+]
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace.")]
+Files = Annotated[
+    list[str] | None,
+    typer.Option("--filename", "-f", help="A manifest file, a directory of them, or - for stdin."),
+]
+
+
+@app.callback()
+def _cluster(data_dir: DataDir = None) -> None:
+    _state["data_dir"] = data_dir or default_data_dir()
+
+
+@contextmanager
+def _open() -> Iterator[Store]:
+    try:
+        store = open_cluster(_state.get("data_dir") or default_data_dir())
+    except ShipyardError as e:
+        _fail(e)
+    try:
+        yield store
+    except ShipyardError as e:
+        _fail(e)
+    finally:
+        store.close()
+
+
+def _fail(error: ShipyardError) -> None:
+    typer.echo(_error_text(error), err=True)
+    raise typer.Exit(1)
+
+
+def _error_text(error: ShipyardError) -> str:
+    if isinstance(error, InvalidError) and error.causes:
+        return "\n".join(f"error: {error.subject} is invalid: {c}" for c in error.causes)
+    return f"error: {error.message}"
+
+
+def _manifests(files: list[str]) -> list[Obj]:
+    stdin = sys.stdin.read() if "-" in files else None
+    return [m.obj for f in files for m in load_manifests(f, stdin)]
+
+
+@app.command()
+def apply(files: Files = None, namespace: Namespace = None) -> None:
+    """Create or update objects from manifests (client-side apply, three-way merge)."""
+    if not files:
+        _usage("must specify -f/--filename")
+    with _open() as store:
+        failed = False
+        for obj in _manifests(files or []):
+            try:
+                typer.echo(str(apply_object(store, obj, namespace=namespace or "default")))
+            except ShipyardError as e:
+                typer.echo(_error_text(e), err=True)
+                failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+@app.command()
+def get(
+    kinds: Annotated[str, typer.Argument(help="Kinds, comma-separated: pods,deploy,nodes")],
+    names: Annotated[list[str] | None, typer.Argument(help="Names to show.")] = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+    selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
+    field_selector: Annotated[str | None, typer.Option("--field-selector")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="wide|yaml|json|name")] = None,
+) -> None:
+    """Show objects as a table, or as YAML/JSON."""
+    if output not in (None, "wide", "yaml", "json", "name"):
+        _usage(f'unable to match a printer suitable for the output format "{output}"')
+    with _open() as store:
+        infos = [store.scheme.resolve(k) for k in kinds.split(",") if k]
+        ns = None if all_namespaces else (namespace or "default")
+        groups = [(i, _fetch(store, i, names or [], ns, selector, field_selector)) for i in infos]
+        _print_groups(store, groups, output, all_namespaces, ns)
+
+
+def _fetch(
+    store: Store, info: KindInfo, names: list[str], ns: str | None,
+    selector: str | None, field_selector: str | None,
+) -> list[Obj]:
+    scope = (ns or "") if info.namespaced else ""
+    if names:
+        return [store.get(info.api_version, info.kind, n, namespace=scope) for n in names]
+    listed = store.list(info.api_version, info.kind,
+                        namespace=ns if info.namespaced else None,
+                        label_selector=selector, field_selector=field_selector)
+    return list(listed.items)
+
+
+def _print_groups(
+    store: Store, groups: list[tuple[KindInfo, list[Obj]]], output: str | None,
+    all_namespaces: bool, ns: str | None,
+) -> None:
+    everything = [o for _, objs in groups for o in objs]
+    if not everything:
+        where = "" if all_namespaces else f" in {ns} namespace"
+        typer.echo(f"No resources found{where}.", err=True)
+        return
+    if output in ("yaml", "json", "name"):
+        typer.echo(format_objects(everything, output))
+        return
+    now = store.clock.now()
+    tables = [
+        table_for(info, objs, now=now, wide=output == "wide", all_namespaces=all_namespaces,
+                  with_kind=len(groups) > 1)
+        for info, objs in groups if objs
+    ]
+    typer.echo("\n\n".join(tables))
+
+
+@app.command()
+def describe(
+    kind: Annotated[str, typer.Argument(help="Kind, e.g. pod or deployment.")],
+    names: Annotated[list[str] | None, typer.Argument(help="Names (all when omitted).")] = None,
+    namespace: Namespace = None,
+    selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
+) -> None:
+    """Show objects in detail, with their events."""
+    with _open() as store:
+        info = store.scheme.resolve(kind)
+        objs = _fetch(store, info, names or [], namespace or "default", selector, None)
+        now = store.clock.now()
+        texts = [describe_text(o, _events_for(store, o), now=now) for o in objs]
+        typer.echo("\n\n\n".join(texts))
+
+
+def _events_for(store: Store, obj: Obj) -> list[Obj]:
+    uid = meta(obj).get("uid")
+    ns = meta(obj).get("namespace") or "default"
+    try:
+        events = store.list("v1", "Event", namespace=ns).items
+    except ShipyardError:
+        return []
+    return [e for e in events if isinstance(e.get("involvedObject"), dict)
+            and e["involvedObject"].get("uid") == uid]
+
+
+@app.command()
+def delete(
+    kind: Annotated[str | None, typer.Argument(help="Kind, e.g. pod.")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Names.")] = None,
+    files: Files = None,
+    namespace: Namespace = None,
+    selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
+    cascade: Annotated[str, typer.Option(help="background|foreground|orphan")] = "background",
+) -> None:
+    """Delete objects by name, by selector, or those in manifests."""
+    policy = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}.get(
+        cascade)
+    if policy is None:
+        _usage(f'invalid --cascade "{cascade}": must be background, foreground or orphan')
+    with _open() as store:
+        targets = _delete_targets(store, kind, names or [], files or [], namespace, selector)
+        failed = False
+        for info, obj in targets:
+            md = meta(obj)
+            try:
+                store.delete(info.api_version, info.kind, md["name"],
+                             namespace=md.get("namespace", "") if info.namespaced else "",
+                             propagation_policy=str(policy))
+                typer.echo(f'{info.singular}{"." + info.group if info.group else ""} '
+                           f'"{md["name"]}" deleted')
+            except NotFoundError as e:
+                typer.echo(f"Error from server (NotFound): {e.message}", err=True)
+                failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+def _delete_targets(
+    store: Store, kind: str | None, names: list[str], files: list[str],
+    namespace: str | None, selector: str | None,
+) -> list[tuple[KindInfo, Obj]]:
+    if files:
+        out = []
+        for obj in _manifests(files):
+            info = store.scheme.get(obj["apiVersion"], obj["kind"])
+            md = obj.setdefault("metadata", {})
+            if info.namespaced:
+                md["namespace"] = md.get("namespace") or namespace or "default"
+            out.append((info, obj))
+        return out
+    if not kind:
+        _usage("You must provide one or more resources by argument or filename.")
+    info = store.scheme.resolve(kind or "")
+    if not names and not selector:
+        _usage("resource(s) were provided, but no name was specified")
+    ns = (namespace or "default") if info.namespaced else ""
+    if names:
+        return [(info, {"metadata": {"name": n, "namespace": ns}}) for n in names]
+    listed = store.list(info.api_version, info.kind,
+                        namespace=ns if info.namespaced else None, label_selector=selector)
+    return [(info, o) for o in listed.items]
+
+
+def _usage(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)

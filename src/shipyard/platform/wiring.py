@@ -1,0 +1,57 @@
+"""Building an embedded cluster's API machinery: backend, scheme, clock, bootstrap objects.
+
+``open_cluster(data_dir)`` is the live form (SQLite in WAL mode under the data directory,
+real clock); ``memory_cluster(clock)`` is the simulation form (memory backend, any clock).
+Both start the way a fresh Kubernetes control plane does, with the ``default``,
+``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shipyard.core.clock import Clock, RealClock
+from shipyard.core.errors import AlreadyExistsError
+from shipyard.store.backends import MemoryBackend, SqliteBackend
+from shipyard.store.kinds import builtin_scheme
+from shipyard.store.scheme import Scheme
+from shipyard.store.store import Store
+
+__all__ = ["BOOTSTRAP_NAMESPACES", "default_data_dir", "memory_cluster", "open_cluster"]
+
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+DATABASE = "cluster.db"
+
+
+def default_data_dir() -> Path:
+    """``$SHIPYARD_DATA_DIR``, else ``~/.shipyard``."""
+    env = os.environ.get("SHIPYARD_DATA_DIR")
+    return Path(env) if env else Path.home() / ".shipyard"
+
+
+def open_cluster(
+    data_dir: Path, *, clock: Clock | None = None, scheme: Scheme | None = None
+) -> Store:
+    """The embedded cluster persisted in ``data_dir`` (created if missing)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    backend = SqliteBackend(data_dir / DATABASE)
+    store = Store(backend, scheme or builtin_scheme(), clock or RealClock())
+    bootstrap(store)
+    return store
+
+
+def memory_cluster(clock: Clock, *, scheme: Scheme | None = None) -> Store:
+    """An in-memory cluster for simulations and tests."""
+    store = Store(MemoryBackend(), scheme or builtin_scheme(), clock)
+    bootstrap(store)
+    return store
+
+
+def bootstrap(store: Store) -> None:
+    """Create the namespaces every cluster starts with; idempotent."""
+    for name in BOOTSTRAP_NAMESPACES:
+        try:
+            store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        except AlreadyExistsError:
+            pass
