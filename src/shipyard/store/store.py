@@ -1,0 +1,766 @@
+"""The versioned object store: Kubernetes API machinery over a pluggable backend.
+
+:class:`Store` serves the kubectl verbs (``create``, ``get``, ``list``, ``update``,
+``update_status``, ``patch``, ``delete``, ``watch``) for the kinds of a
+:class:`~shipyard.store.scheme.Scheme`, reproducing what the API server does around etcd:
+
+- **Admission.** Every write runs the kind's ``default(obj)`` then ``validate(obj, old)``; any
+  problem fails the whole request with ``InvalidError('Pod "web" is invalid: <path>: ...')``
+  before anything is written. Unknown kinds are a ``BadRequestError``.
+- **Metadata.** ``uid`` and ``generateName`` suffixes come from a seeded ``random.Random`` (a
+  simulation is reproducible); ``creationTimestamp`` from the injected clock; one global,
+  monotonic ``resourceVersion`` counter, as etcd's revision, shown as a string.
+  ``generation`` starts at 1 and grows only when something outside ``metadata`` (and
+  ``status``, for kinds with a status subresource) changes, or when deletion starts.
+  ``uid``, ``creationTimestamp``, ``deletionTimestamp`` and ``generation`` cannot be changed
+  by a client; ``name`` and ``namespace`` are the object's key.
+- **Optimistic concurrency.** An update carrying ``metadata.resourceVersion`` must carry the
+  current one, else ``ConflictError('Operation cannot be fulfilled on pods "x": the object
+  has been modified; ...')``; without one it is unconditional. An update that changes nothing
+  is not written: no new resourceVersion and no event.
+- **Status subresource.** For kinds with ``has_status``, ``update`` and ``patch`` keep the
+  stored ``status``, and ``update_status`` / ``patch(subresource="status")`` change only it.
+  ``create`` keeps the status it is given (a kubelet registers a Node with its status); a
+  kind whose API server resets it on create does so in its defaulter.
+- **Namespaces.** A namespaced object needs an existing namespace that is not terminating
+  (``namespaces "x" not found``; ``unable to create new content in namespace x because it is
+  being terminated``, a :class:`ForbiddenError`, HTTP 403) when the scheme serves
+  ``v1 Namespace``. Writes and gets of a namespaced kind without a namespace use ``default``,
+  as kubectl does; ``list`` and ``watch`` without one cover all namespaces.
+- **Deletion.** Finalizers, ownerReference cascading (Background, Foreground, Orphan) and
+  namespace termination, synchronously and atomically: see :mod:`shipyard.store.gc`.
+- **Watch.** History, resume and ``GoneError``: see :mod:`shipyard.store.watch`.
+
+Objects handed to the store are copied (``json_copy``) and objects handed back are copies,
+so no caller shares a dict with the store. The exception is the object inside a
+:class:`~shipyard.store.watch.WatchEvent`, shared read-only by every watcher and listener.
+
+**Threads.** One re-entrant lock serialises writes (and guards reads of the indexes); each
+write's changes are committed to the backend, indexed, recorded in the history and queued to
+the watches before the lock is released. Listeners run after the lock is released, one event
+at a time in resourceVersion order; a listener that writes to the store has its own events
+delivered after the current one (not recursively). Nothing here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.core.clock import Clock, format_time
+from shipyard.core.errors import (
+    AlreadyExistsError,
+    BadRequestError,
+    ConflictError,
+    FieldError,
+    InvalidError,
+    NotFoundError,
+    PermanentError,
+    ShipyardError,
+)
+from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, labels_of, meta
+from shipyard.core.selectors import (
+    FieldSelector,
+    LabelSelector,
+    parse_field_selector,
+    parse_label_selector,
+)
+from shipyard.store.backends import ADDED, Backend, Objects
+from shipyard.store.gc import (
+    PROPAGATION_POLICIES,
+    Collector,
+    OwnerIndex,
+    Txn,
+    finalizers,
+    is_terminating,
+    namespace_key,
+)
+from shipyard.store.patch import PatchType, apply_patch
+from shipyard.store.scheme import KindInfo, Scheme
+from shipyard.store.watch import (
+    EventHistory,
+    Listeners,
+    Watch,
+    WatchEvent,
+    WatchFilter,
+    WatchHub,
+    event_of,
+)
+
+__all__ = ["ForbiddenError", "ObjectList", "Store"]
+
+log = logging.getLogger(__name__)
+
+# Kubernetes' utilrand alphabet for generateName suffixes (no vowels, no look-alikes).
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_NAME_SUFFIX = 5
+_NAME_ATTEMPTS = 8
+_COMPACT_EVERY = 1024
+# System fields a client cannot set or change on update: always carried from the stored object.
+_SYSTEM_FIELDS = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+)
+_MODIFIED_MSG = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
+
+
+class ForbiddenError(PermanentError):
+    """The request is refused by policy (HTTP 403), e.g. content in a terminating namespace."""
+
+    reason = "Forbidden"
+    code = 403
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    """A list response: copies of the items by (namespace, name), and the store's version."""
+
+    items: list[Obj]
+    resource_version: str
+
+    def __iter__(self) -> Iterator[Obj]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+Selector = str | LabelSelector | None
+Events = list[WatchEvent]
+FieldSel = str | FieldSelector | None
+
+
+class Store:
+    """Kubernetes-style object store. See the module docstring for the semantics."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        scheme: Scheme,
+        clock: Clock,
+        *,
+        history: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        self._backend = backend
+        self._scheme = scheme
+        self._clock = clock
+        self._history_size = max(0, history)
+        self._lock = threading.RLock()
+        self._closed = False
+        self._rv = backend.resource_version
+        self._random = random.Random(f"shipyard.store:{seed}:{self._rv}")
+        self._owners = OwnerIndex()
+        for obj in backend.objects():
+            self._owners.add(obj)
+        self._history = EventHistory(self._history_size, self._rv)
+        self._history.load(backend.events(self._history_size))
+        self._hub = WatchHub()
+        self._listeners = Listeners()
+        self._stamp: tuple[int, str] = (-1, "")
+        self._serves_namespaces = scheme.find("v1", "Namespace") is not None
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> str:
+        """The current global resourceVersion (that of the latest committed change)."""
+        return str(self._rv)
+
+    @property
+    def scheme(self) -> Scheme:
+        return self._scheme
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def get(self, api_version: str, kind: str, name: str, *, namespace: str = "") -> Obj:
+        """A copy of the object; NotFoundError ``pods "x" not found`` when absent."""
+        info = self._kind(api_version, kind)
+        key = _key(info, namespace, name)
+        with self._lock:
+            obj = self._backend.get(key)
+        if obj is None:
+            raise _not_found(info, name)
+        copied: Obj = json_copy(obj)
+        return copied
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: Selector = None,
+        field_selector: FieldSel = None,
+    ) -> ObjectList:
+        """Copies of the matching objects by (namespace, name); namespace None or "" is all."""
+        info = self._kind(api_version, kind)
+        labels, fields = _label_selector(label_selector), _field_selector(field_selector)
+        ns = (namespace or None) if info.namespaced else None
+        with self._lock:
+            rv = self._rv
+            found = self._candidates(info, ns, labels, fields)
+        items = [json_copy(o) for o in found if _selected(o, labels, fields)]
+        return ObjectList(items, str(rv))
+
+    def _candidates(
+        self,
+        info: KindInfo,
+        namespace: str | None,
+        labels: LabelSelector | None,
+        fields: FieldSelector | None,
+    ) -> Objects:
+        label_pairs = labels.equality_pairs() if labels is not None else {}
+        field_pairs = fields.equality_pairs() if fields is not None else {}
+        if namespace is None and info.namespaced and "metadata.namespace" in field_pairs:
+            namespace = field_pairs["metadata.namespace"]
+        if label_pairs or field_pairs:
+            found = self._backend.select(
+                info.api_version, info.kind, namespace, label_pairs, field_pairs
+            )
+            if found is not None:
+                return found
+        return self._backend.list(info.api_version, info.kind, namespace)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Create the object; AlreadyExistsError when its name is taken."""
+        new = _own(obj)
+        info = self._kind_of(new)
+        return self._write(lambda: self._create(info, new, dry_run))
+
+    def update(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Replace spec and metadata (status too, unless the kind has a status subresource)."""
+        new = _own(obj)
+        info = self._kind_of(new)
+        return self._write(lambda: self._replace(info, new, dry_run, status=False))
+
+    def update_status(self, obj: Obj) -> Obj:
+        """Replace only ``status`` (kinds with a status subresource)."""
+        new = _own(obj)
+        info = self._kind_of(new)
+        _require_status(info)
+        return self._write(lambda: self._replace(info, new, False, status=True))
+
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str = "",
+        patch_type: PatchType | str = "merge",
+        subresource: str | None = None,
+    ) -> Obj:
+        """Patch the object (or, with ``subresource="status"``, only its status)."""
+        info = self._kind(api_version, kind)
+        if subresource not in (None, "status"):
+            raise BadRequestError(f'{info.resource} has no subresource "{subresource}"')
+        if subresource == "status":
+            _require_status(info)
+        key = _key(info, namespace, name)
+        return self._write(lambda: self._patch(info, key, patch, patch_type, subresource))
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        *,
+        namespace: str = "",
+        propagation_policy: str = "Background",
+        preconditions: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Delete; returns the deleted object, or the object now marked for deletion."""
+        info = self._kind(api_version, kind)
+        if propagation_policy not in PROPAGATION_POLICIES:
+            raise BadRequestError(
+                f'unsupported propagationPolicy "{propagation_policy}": '
+                f"use one of {', '.join(PROPAGATION_POLICIES)}"
+            )
+        key = _key(info, namespace, name)
+        return self._write(
+            lambda: self._delete(info, key, propagation_policy, preconditions, dry_run)
+        )
+
+    # -- watch and listeners ----------------------------------------------------------------
+
+    def watch(
+        self,
+        api_version: str | None = None,
+        kind: str | None = None,
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: Selector = None,
+        field_selector: FieldSel = None,
+    ) -> Watch:
+        """Stream changes: from now (None), from everything ("0") or after a version."""
+        if api_version and kind and not self._kind(api_version, kind).namespaced:
+            namespace = None
+        flt = WatchFilter(
+            api_version or None,
+            kind or None,
+            namespace or None,
+            _label_selector(label_selector),
+            _field_selector(field_selector),
+        )
+        with self._lock:
+            self._check_open()
+            watch = Watch(
+                flt, max_pending=max(self._history_size, 10_000), on_stop=self._hub.remove
+            )
+            if resource_version == "0":
+                watch.preload(self._initial_events(flt))
+            elif resource_version:
+                watch.replay(self._history.since(_parse_rv(resource_version)))
+            self._hub.add(watch)
+        return watch
+
+    def add_listener(self, fn: Callable[[WatchEvent], None]) -> Callable[[], None]:
+        """Call ``fn`` after each committed change; returns a function that unsubscribes."""
+        return self._listeners.add(fn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._hub.stop_all()
+            self._backend.close()
+
+    # -- create -----------------------------------------------------------------------------
+
+    def _create(self, info: KindInfo, obj: Obj, dry_run: bool) -> Obj:
+        md = _metadata(info, obj)
+        self._place(info, md)
+        if md.get("resourceVersion"):
+            raise BadRequestError("resourceVersion should not be set on objects to be created")
+        if not md.get("name"):
+            md["name"] = self._generate_name(info, md)
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            md.pop(field, None)
+        md["uid"] = _uuid4(self._random.getrandbits(128))
+        md["creationTimestamp"] = self._now()
+        md["generation"] = 1
+        self._admit(info, obj, None)
+        key = key_of(obj)
+        if self._backend.get(key) is not None:
+            raise AlreadyExistsError(f'{info.resource} "{key.name}" already exists')
+        txn = self._txn()
+        created = txn.put(obj, key)
+        if dry_run:
+            created["metadata"].pop("resourceVersion", None)
+            return created
+        self._commit(txn)
+        return created
+
+    def _place(self, info: KindInfo, md: dict[str, Any]) -> None:
+        """Set the namespace (``default`` when missing) and check that it accepts content."""
+        if not info.namespaced:
+            md.pop("namespace", None)
+            return
+        namespace = md.get("namespace") or "default"
+        if not isinstance(namespace, str):
+            raise InvalidError(
+                f'{info.kind} "{md.get("name", "")}"',
+                [FieldError("metadata.namespace", "Invalid value: must be a string")],
+            )
+        md["namespace"] = namespace
+        if not self._serves_namespaces:
+            return
+        ns = self._backend.get(namespace_key(namespace))
+        if ns is None:
+            raise NotFoundError(f'namespaces "{namespace}" not found')
+        if is_terminating(ns):
+            raise ForbiddenError(
+                f"unable to create new content in namespace {namespace} "
+                "because it is being terminated"
+            )
+
+    def _generate_name(self, info: KindInfo, md: dict[str, Any]) -> str:
+        prefix = md.get("generateName")
+        if not prefix or not isinstance(prefix, str):
+            raise InvalidError(
+                f'{info.kind} ""',
+                [FieldError("metadata.name", "Required value: name or generateName is required")],
+            )
+        namespace = str(md.get("namespace") or "")
+        for _ in range(_NAME_ATTEMPTS):
+            suffix = "".join(self._random.choices(_NAME_ALPHABET, k=_NAME_SUFFIX))
+            name = f"{prefix}{suffix}"
+            if self._backend.get(_key(info, namespace, name)) is None:
+                return name
+        raise AlreadyExistsError(
+            f'{info.resource} "{prefix}": {_NAME_ATTEMPTS} generated names were all taken'
+        )
+
+    # -- update, update_status, patch ---------------------------------------------------------
+
+    def _replace(self, info: KindInfo, obj: Obj, dry_run: bool, *, status: bool) -> Obj:
+        md = _metadata(info, obj)
+        key = _key(info, str(md.get("namespace") or ""), str(md.get("name") or ""))
+        if info.namespaced:
+            md["namespace"] = key.namespace
+        else:
+            md.pop("namespace", None)
+        old = self._existing(info, key)
+        _check_preconditions(info, obj, old)
+        new = _status_only(obj, old) if status else _spec_and_meta(info, obj, old)
+        return self._write_update(info, new, old, dry_run)
+
+    def _patch(
+        self,
+        info: KindInfo,
+        key: ObjectKey,
+        patch: Any,
+        patch_type: PatchType | str,
+        subresource: str | None,
+    ) -> Obj:
+        old = self._existing(info, key)
+        patched = apply_patch(old, patch, patch_type, api_version=info.api_version, kind=info.kind)
+        if key_of(patched) != key:
+            raise BadRequestError(
+                f"the patch may not change the apiVersion, kind, name or namespace of "
+                f'{info.resource} "{key.name}"'
+            )
+        _check_preconditions(info, patched, old)
+        if subresource == "status":
+            return self._write_update(info, _status_only(patched, old), old, False)
+        return self._write_update(info, _spec_and_meta(info, patched, old), old, False)
+
+    def _write_update(self, info: KindInfo, new: Obj, old: Obj, dry_run: bool) -> Obj:
+        self._admit(info, new, old)
+        if _spec_changed(info, new, old):
+            new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
+        if new == old:
+            return old  # a no-op: no new resourceVersion, no event (as the API server)
+        _share_unchanged(new, old)
+        txn = self._txn()
+        result = Collector(txn).update(new, old)
+        if dry_run:
+            return _with_rv(result, meta(old).get("resourceVersion"))
+        self._commit(txn)
+        return result
+
+    def _existing(self, info: KindInfo, key: ObjectKey) -> Obj:
+        old = self._backend.get(key)
+        if old is None:
+            raise _not_found(info, key.name)
+        return old
+
+    # -- delete -----------------------------------------------------------------------------
+
+    def _delete(
+        self,
+        info: KindInfo,
+        key: ObjectKey,
+        policy: str,
+        preconditions: Mapping[str, Any] | None,
+        dry_run: bool,
+    ) -> Obj:
+        current = self._existing(info, key)
+        _check_delete_preconditions(info, current, preconditions or {})
+        txn = self._txn()
+        result = Collector(txn).delete(current, policy)
+        if dry_run:
+            return _with_rv(result, meta(current).get("resourceVersion"))
+        self._commit(txn)
+        return result
+
+    # -- admission --------------------------------------------------------------------------
+
+    def _admit(self, info: KindInfo, obj: Obj, old: Obj | None) -> None:
+        """Default, then validate; every problem at once, before anything is written."""
+        subject = f'{info.kind} "{meta(obj).get("name") or ""}"'
+        causes = _metadata_shape(meta(obj))
+        if causes:
+            raise InvalidError(subject, causes)
+        info.default(obj)
+        causes = list(info.validate(obj, old))
+        if old is not None:
+            causes += _finalizer_rules(obj, old)
+        if causes:
+            raise InvalidError(subject, causes)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _write(self, operation: Callable[[], Obj]) -> Obj:
+        """Run a write under the lock, then deliver its events to listeners."""
+        with self._lock:
+            self._check_open()
+            result = operation()
+        self._listeners.deliver()
+        copied: Obj = json_copy(result)
+        return copied
+
+    def _txn(self) -> Txn:
+        return Txn(self._backend, self._owners, self._rv + 1, self._now())
+
+    def _commit(self, txn: Txn) -> None:
+        changes = txn.changes
+        if not changes:
+            return
+        self._backend.commit(changes)  # raises before anything below when the write fails
+        before, self._rv = self._rv, txn.last_rv
+        events = [event_of(c) for c in changes]
+        for change in changes:
+            self._owners.apply(change)
+            self._history.append(change)
+        self._hub.publish(changes, events)
+        self._listeners.enqueue(events)
+        if before // _COMPACT_EVERY != self._rv // _COMPACT_EVERY:
+            self._compact()
+
+    def _compact(self) -> None:
+        try:
+            self._backend.compact(self._rv - max(self._history_size, 1))
+        except ShipyardError as e:  # the write itself is committed; compaction can wait
+            log.warning("store history compaction failed (will retry): %s", e)
+
+    def _initial_events(self, flt: WatchFilter) -> Events:
+        if flt.api_version is not None and flt.kind is not None:
+            found = self._backend.list(flt.api_version, flt.kind, flt.namespace)
+        else:
+            found = sorted(self._backend.objects(), key=key_of)
+        return [
+            WatchEvent(ADDED, o, str(meta(o).get("resourceVersion", "")))
+            for o in found
+            if flt.wants(key_of(o)) and flt.matches(o)
+        ]
+
+    def _kind(self, api_version: str, kind: str) -> KindInfo:
+        try:
+            return self._scheme.get(api_version, kind)
+        except NotFoundError as e:
+            raise BadRequestError(e.message) from e
+
+    def _kind_of(self, obj: Obj) -> KindInfo:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if not (isinstance(api_version, str) and api_version and isinstance(kind, str) and kind):
+            raise BadRequestError(
+                "the object needs apiVersion and kind (for example apiVersion: v1, kind: Pod)"
+            )
+        return self._kind(api_version, kind)
+
+    def _now(self) -> str:
+        now = self._clock.now()
+        second = int(now)
+        if self._stamp[0] != second:
+            self._stamp = (second, format_time(now))
+        return self._stamp[1]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PermanentError("the store is closed")
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def _key(info: KindInfo, namespace: str, name: str) -> ObjectKey:
+    ns = (namespace or "default") if info.namespaced else ""
+    return ObjectKey(info.api_version, info.kind, ns, name)
+
+
+def _uuid4(bits: int) -> str:
+    """A random (version 4, RFC 4122 variant) UUID from 128 random bits, as text."""
+    bits = (bits & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _not_found(info: KindInfo, name: str) -> NotFoundError:
+    return NotFoundError(f'{info.resource} "{name}" not found')
+
+
+def _own(obj: Any) -> Obj:
+    if not isinstance(obj, dict):
+        raise BadRequestError(f"an object must be a JSON object, not {type(obj).__name__}")
+    copied: Obj = json_copy(obj)
+    return copied
+
+
+def _metadata(info: KindInfo, obj: Obj) -> dict[str, Any]:
+    md = obj.setdefault("metadata", {})
+    if not isinstance(md, dict):
+        raise InvalidError(f'{info.kind} ""', [FieldError("metadata", "must be an object")])
+    return md
+
+
+def _require_status(info: KindInfo) -> None:
+    if not info.has_status:
+        raise BadRequestError(f"{info.resource} has no status subresource")
+
+
+def _label_selector(selector: Selector) -> LabelSelector | None:
+    parsed = parse_label_selector(selector) if isinstance(selector, str) else selector
+    return None if parsed is None or parsed.is_empty() else parsed
+
+
+def _field_selector(selector: FieldSel) -> FieldSelector | None:
+    parsed = parse_field_selector(selector) if isinstance(selector, str) else selector
+    return None if parsed is None or parsed.is_empty() else parsed
+
+
+def _selected(obj: Obj, labels: LabelSelector | None, fields: FieldSelector | None) -> bool:
+    if labels is not None and not labels.matches(labels_of(obj)):
+        return False
+    return fields is None or fields.matches(obj)
+
+
+def _parse_rv(text: str) -> int:
+    try:
+        rv = int(text)
+    except ValueError:
+        rv = -1
+    if rv < 0:
+        raise BadRequestError(f'invalid resource version "{text}": it must be a number')
+    return rv
+
+
+def _conflict(info: KindInfo, name: str, detail: str) -> ConflictError:
+    return ConflictError(f'Operation cannot be fulfilled on {info.resource} "{name}": {detail}')
+
+
+def _check_preconditions(info: KindInfo, obj: Obj, old: Obj) -> None:
+    """An update's uid and resourceVersion, when given, must be the stored ones."""
+    md, old_md = meta(obj), meta(old)
+    uid = md.get("uid")
+    if uid and uid != old_md.get("uid"):
+        raise _conflict(
+            info,
+            str(old_md.get("name")),
+            f"Precondition failed: UID in precondition: {uid}, "
+            f"UID in object meta: {old_md.get('uid')}",
+        )
+    rv = md.get("resourceVersion")
+    if rv and str(rv) != old_md.get("resourceVersion"):
+        raise _conflict(info, str(old_md.get("name")), _MODIFIED_MSG)
+
+
+def _check_delete_preconditions(info: KindInfo, obj: Obj, pre: Mapping[str, Any]) -> None:
+    md = meta(obj)
+    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        want = pre.get(field)
+        if want and str(want) != str(md.get(field)):
+            raise _conflict(
+                info,
+                str(md.get("name")),
+                f"Precondition failed: {label} in precondition: {want}, "
+                f"{label} in object meta: {md.get(field)}",
+            )
+
+
+def _spec_and_meta(info: KindInfo, obj: Obj, old: Obj) -> Obj:
+    """The update candidate: the client's object with system fields (and status) kept."""
+    md, old_md = obj["metadata"], meta(old)
+    for field in _SYSTEM_FIELDS:
+        if field in old_md:
+            md[field] = old_md[field]
+        else:
+            md.pop(field, None)
+    if info.has_status:
+        if "status" in old:
+            obj["status"] = json_copy(old["status"])
+        else:
+            obj.pop("status", None)
+    return obj
+
+
+def _status_only(obj: Obj, old: Obj) -> Obj:
+    """The status-update candidate: the stored object with the client's status."""
+    new: Obj = json_copy(old)
+    if "status" in obj:
+        new["status"] = obj["status"]
+    else:
+        new.pop("status", None)
+    return new
+
+
+def _spec_changed(info: KindInfo, new: Obj, old: Obj) -> bool:
+    skip = ("metadata", "status") if info.has_status else ("metadata",)
+    return any(new.get(k) != old.get(k) for k in new.keys() | old.keys() if k not in skip)
+
+
+def _share_unchanged(new: Obj, old: Obj) -> None:
+    """Let the new version share unchanged parts with the stored one (both are immutable)."""
+    for k, value in new.items():
+        if k != "metadata" and k in old and old[k] == value:
+            new[k] = old[k]
+    md, old_md = new["metadata"], meta(old)
+    for k in ("labels", "annotations", "ownerReferences", "finalizers", "managedFields"):
+        if k in md and k in old_md and md[k] == old_md[k]:
+            md[k] = old_md[k]
+
+
+def _with_rv(obj: Obj, rv: Any) -> Obj:
+    md = {**meta(obj)}
+    if rv is None:
+        md.pop("resourceVersion", None)
+    else:
+        md["resourceVersion"] = rv
+    return {**obj, "metadata": md}
+
+
+def _finalizer_rules(new: Obj, old: Obj) -> list[FieldError]:
+    if not is_terminating(old):
+        return []
+    added = [f for f in finalizers(new) if f not in finalizers(old)]
+    if not added:
+        return []
+    return [
+        FieldError(
+            "metadata.finalizers",
+            "Forbidden: no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers {added}",
+        )
+    ]
+
+
+_STR_ONLY = {str}
+
+
+def _is_string_map(value: Any) -> bool:
+    return isinstance(value, dict) and (
+        not value or {*map(type, value), *map(type, value.values())} == _STR_ONLY
+    )
+
+
+def _metadata_shape(md: Mapping[str, Any]) -> list[FieldError]:
+    """The shapes the store itself relies on (indexes, GC); the kind validates the rest."""
+    causes = [
+        FieldError(f"metadata.{field}", "Invalid value: must be a map of string to string")
+        for field in ("labels", "annotations")
+        if md.get(field) is not None and not _is_string_map(md[field])
+    ]
+    fins = md.get("finalizers")
+    if fins is not None and not (isinstance(fins, list) and {*map(type, fins)} <= _STR_ONLY):
+        causes.append(FieldError("metadata.finalizers", "Invalid value: must be a list of strings"))
+    refs = md.get("ownerReferences")
+    if refs is not None and not (
+        isinstance(refs, list)
+        and all(isinstance(r, dict) and isinstance(r.get("uid"), str) for r in refs)
+    ):
+        causes.append(
+            FieldError("metadata.ownerReferences", "Invalid value: each needs a string uid")
+        )
+    name = md.get("name")
+    if not isinstance(name, str):
+        causes.append(FieldError("metadata.name", "Invalid value: must be a string"))
+    return causes
