@@ -43,8 +43,10 @@ def _violations(path: Path, root: Path = SRC) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module in {"time", "asyncio"}:
             for alias in node.names:
                 if (node.module, alias.name) in FORBIDDEN:
-                    found.append(f"{path.relative_to(root)}:{node.lineno}: from {node.module} "
-                                 f"import {alias.name}")
+                    found.append(
+                        f"{path.relative_to(root)}:{node.lineno}: from {node.module} "
+                        f"import {alias.name}"
+                    )
     return found
 
 
@@ -54,7 +56,10 @@ def test_the_checker_catches_a_wall_clock_read(tmp_path: Path) -> None:
     assert len(_violations(bad, tmp_path)) == 2
 
 
-@pytest.mark.parametrize("path", sorted(p for p in SRC.rglob("*.py") if p not in ALLOWED),
-                         ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in SRC.rglob("*.py") if p not in ALLOWED),
+    ids=lambda p: str(p.relative_to(SRC)),
+)
 def test_no_wall_clock_outside_core_clock(path: Path) -> None:
     assert _violations(path) == []

@@ -2,7 +2,8 @@
 
 Each example runs the same generated operations (creates with owners and finalizers, label
 and status changes, adoptions that may close ownership cycles, finalizer removal, deletions
-with every propagation policy, namespace deletion) against a memory store and a SQLite store, and checks after every step that:
+with every propagation policy, namespace deletion) against a memory store and a SQLite store,
+and checks after every step that:
 
 - both stores answer the same (results and errors) and hold the same objects;
 - a watch opened at the start, applied to a replica, reproduces the store exactly;

@@ -102,7 +102,9 @@ def get(
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
     selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
     field_selector: Annotated[str | None, typer.Option("--field-selector")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="wide|yaml|json|name")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="wide|yaml|json|name")
+    ] = None,
 ) -> None:
     """Show objects as a table, or as YAML/JSON."""
     if output not in (None, "wide", "yaml", "json", "name"):
@@ -115,21 +117,32 @@ def get(
 
 
 def _fetch(
-    store: Store, info: KindInfo, names: list[str], ns: str | None,
-    selector: str | None, field_selector: str | None,
+    store: Store,
+    info: KindInfo,
+    names: list[str],
+    ns: str | None,
+    selector: str | None,
+    field_selector: str | None,
 ) -> list[Obj]:
     scope = (ns or "") if info.namespaced else ""
     if names:
         return [store.get(info.api_version, info.kind, n, namespace=scope) for n in names]
-    listed = store.list(info.api_version, info.kind,
-                        namespace=ns if info.namespaced else None,
-                        label_selector=selector, field_selector=field_selector)
+    listed = store.list(
+        info.api_version,
+        info.kind,
+        namespace=ns if info.namespaced else None,
+        label_selector=selector,
+        field_selector=field_selector,
+    )
     return list(listed.items)
 
 
 def _print_groups(
-    store: Store, groups: list[tuple[KindInfo, list[Obj]]], output: str | None,
-    all_namespaces: bool, ns: str | None,
+    store: Store,
+    groups: list[tuple[KindInfo, list[Obj]]],
+    output: str | None,
+    all_namespaces: bool,
+    ns: str | None,
 ) -> None:
     everything = [o for _, objs in groups for o in objs]
     if not everything:
@@ -141,9 +154,16 @@ def _print_groups(
         return
     now = store.clock.now()
     tables = [
-        table_for(info, objs, now=now, wide=output == "wide", all_namespaces=all_namespaces,
-                  with_kind=len(groups) > 1)
-        for info, objs in groups if objs
+        table_for(
+            info,
+            objs,
+            now=now,
+            wide=output == "wide",
+            all_namespaces=all_namespaces,
+            with_kind=len(groups) > 1,
+        )
+        for info, objs in groups
+        if objs
     ]
     typer.echo("\n\n".join(tables))
 
@@ -171,8 +191,11 @@ def _events_for(store: Store, obj: Obj) -> list[Obj]:
         events = store.list("v1", "Event", namespace=ns).items
     except ShipyardError:
         return []
-    return [e for e in events if isinstance(e.get("involvedObject"), dict)
-            and e["involvedObject"].get("uid") == uid]
+    return [
+        e
+        for e in events
+        if isinstance(e.get("involvedObject"), dict) and e["involvedObject"].get("uid") == uid
+    ]
 
 
 @app.command()
@@ -186,7 +209,8 @@ def delete(
 ) -> None:
     """Delete objects by name, by selector, or those in manifests."""
     policy = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}.get(
-        cascade)
+        cascade
+    )
     if policy is None:
         _usage(f'invalid --cascade "{cascade}": must be background, foreground or orphan')
     with _open() as store:
@@ -195,11 +219,17 @@ def delete(
         for info, obj in targets:
             md = meta(obj)
             try:
-                store.delete(info.api_version, info.kind, md["name"],
-                             namespace=md.get("namespace", "") if info.namespaced else "",
-                             propagation_policy=str(policy))
-                typer.echo(f'{info.singular}{"." + info.group if info.group else ""} '
-                           f'"{md["name"]}" deleted')
+                store.delete(
+                    info.api_version,
+                    info.kind,
+                    md["name"],
+                    namespace=md.get("namespace", "") if info.namespaced else "",
+                    propagation_policy=str(policy),
+                )
+                typer.echo(
+                    f"{info.singular}{'.' + info.group if info.group else ''} "
+                    f'"{md["name"]}" deleted'
+                )
             except NotFoundError as e:
                 typer.echo(f"Error from server (NotFound): {e.message}", err=True)
                 failed = True
@@ -208,8 +238,12 @@ def delete(
 
 
 def _delete_targets(
-    store: Store, kind: str | None, names: list[str], files: list[str],
-    namespace: str | None, selector: str | None,
+    store: Store,
+    kind: str | None,
+    names: list[str],
+    files: list[str],
+    namespace: str | None,
+    selector: str | None,
 ) -> list[tuple[KindInfo, Obj]]:
     if files:
         out = []
@@ -228,8 +262,12 @@ def _delete_targets(
     ns = (namespace or "default") if info.namespaced else ""
     if names:
         return [(info, {"metadata": {"name": n, "namespace": ns}}) for n in names]
-    listed = store.list(info.api_version, info.kind,
-                        namespace=ns if info.namespaced else None, label_selector=selector)
+    listed = store.list(
+        info.api_version,
+        info.kind,
+        namespace=ns if info.namespaced else None,
+        label_selector=selector,
+    )
     return [(info, o) for o in listed.items]
 
 

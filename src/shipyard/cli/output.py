@@ -78,30 +78,36 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _columns(info: KindInfo, wide: bool) -> list[Column]:
-    cols = list(info.columns)
-    if not wide:
-        # Columns after the first one named like a wide column are wide-only by convention:
-        # KindInfo lists the wide extras last, flagged with a trailing "*" in the header.
-        cols = [c for c in cols if not c[0].endswith("*")]
-    return [(h.rstrip("*"), fn) for h, fn in cols]
+def _columns(info: KindInfo, wide: bool) -> tuple[list[Column], list[Column]]:
+    """(columns before AGE, wide-only columns after it); wide headers end in "*" in KindInfo."""
+    normal = [c for c in info.columns if not c[0].endswith("*")]
+    extra = [(h.rstrip("*"), fn) for h, fn in info.columns if h.endswith("*")] if wide else []
+    return normal, extra
 
 
 def table_for(
-    info: KindInfo, objs: Sequence[Obj], *, now: float, wide: bool, all_namespaces: bool,
+    info: KindInfo,
+    objs: Sequence[Obj],
+    *,
+    now: float,
+    wide: bool,
+    all_namespaces: bool,
     with_kind: bool,
 ) -> str:
-    cols = _columns(info, wide)
-    headers = ["NAME", *[h for h, _ in cols], "AGE"]
-    if all_namespaces and info.namespaced:
+    """kubectl's table: [NAMESPACE] NAME <columns> AGE <wide columns>."""
+    normal, extra = _columns(info, wide)
+    headers = ["NAME", *[h for h, _ in normal], "AGE", *[h for h, _ in extra]]
+    show_ns = all_namespaces and info.namespaced
+    if show_ns:
         headers.insert(0, "NAMESPACE")
     rows = []
     for obj in objs:
         name = meta(obj).get("name", "")
         if with_kind:
             name = f"{info.singular}{'.' + info.group if info.group else ''}/{name}"
-        row = [name, *[_cell(fn, obj) for _, fn in cols], age_of(obj, now)]
-        if all_namespaces and info.namespaced:
+        row = [name, *[_cell(fn, obj) for _, fn in normal], age_of(obj, now)]
+        row += [_cell(fn, obj) for _, fn in extra]
+        if show_ns:
             row.insert(0, meta(obj).get("namespace", ""))
         rows.append(row)
     return render_table(headers, rows)
@@ -116,15 +122,24 @@ def _cell(fn: Callable[[Obj], str], obj: Obj) -> str:
 
 
 def format_objects(objs: Sequence[Obj], output: str) -> str:
-    """``-o yaml``, ``-o json`` or ``-o name`` of one object (shown as itself) or several (a List)."""
+    """``-o yaml|json|name``: one object as itself, several as a ``List``."""
     if output == "name":
         return "\n".join(f"{o['kind'].lower()}/{meta(o).get('name', '')}" for o in objs)
-    doc: Any = objs[0] if len(objs) == 1 else {
-        "apiVersion": "v1", "kind": "List", "items": list(objs), "metadata": {"resourceVersion": ""},
-    }
+    doc: Any = (
+        objs[0]
+        if len(objs) == 1
+        else {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": list(objs),
+            "metadata": {"resourceVersion": ""},
+        }
+    )
     if output == "json":
         return json.dumps(doc, indent=4, sort_keys=True)
-    return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True).rstrip()
+    return yaml.safe_dump(
+        doc, sort_keys=True, default_flow_style=False, allow_unicode=True
+    ).rstrip()
 
 
 def describe(obj: Obj, events: Sequence[Obj], *, now: float) -> str:
@@ -154,7 +169,9 @@ def describe(obj: Obj, events: Sequence[Obj], *, now: float) -> str:
 def _short_annotations(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict):
         return None
-    return {k: v for k, v in value.items() if k != "kubectl.kubernetes.io/last-applied-configuration"}
+    return {
+        k: v for k, v in value.items() if k != "kubectl.kubernetes.io/last-applied-configuration"
+    }
 
 
 def _map_field(title: str, value: Any) -> str:
@@ -204,7 +221,7 @@ def _title(key: str) -> str:
 
 
 def _scalar(value: Any) -> str:
-    if value is None or value == {} or value == []:
+    if value is None or value in ({}, []):
         return "<none>"
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -218,8 +235,17 @@ def _events_section(events: Sequence[Obj], now: float) -> str:
     for ev in events:
         last = ev.get("lastTimestamp") or ev.get("eventTime") or meta(ev).get("creationTimestamp")
         age = human_age(now - parse_time(str(last))) if last else "<unknown>"
-        source = ev.get("source", {}).get("component", "") if isinstance(ev.get("source"), dict) else ""
-        rows.append([str(ev.get("type", "")), str(ev.get("reason", "")), age, source,
-                     str(ev.get("message", ""))])
+        source = (
+            ev.get("source", {}).get("component", "") if isinstance(ev.get("source"), dict) else ""
+        )
+        rows.append(
+            [
+                str(ev.get("type", "")),
+                str(ev.get("reason", "")),
+                age,
+                source,
+                str(ev.get("message", "")),
+            ]
+        )
     table = render_table(["Type", "Reason", "Age", "From", "Message"], rows)
     return "Events:\n" + "\n".join(f"  {line}" for line in table.splitlines())

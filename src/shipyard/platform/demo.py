@@ -76,9 +76,11 @@ def _first_half(store: Store, say: Say) -> int:
     result = apply_object(store, web)
     after = result.obj
     say(f"   {result}")
-    say(f"   generation {meta(before)['generation']} -> {meta(after)['generation']}, "
+    say(
+        f"   generation {meta(before)['generation']} -> {meta(after)['generation']}, "
         f"image {after['spec']['template']['spec']['containers'][0]['image']}, "
-        f"replicas kept at {after['spec']['replicas']} (the manifest never set it)")
+        f"replicas kept at {after['spec']['replicas']} (the manifest never set it)"
+    )
     say(f"   re-apply the same manifest: {apply_object(store, web).action}")
     ok = after["spec"]["replicas"] == 4 and not exists
     return 0 if ok else 1
@@ -86,9 +88,11 @@ def _first_half(store: Store, say: Say) -> int:
 
 def _second_half(store: Store, say: Say) -> int:
     web = store.get("apps/v1", "Deployment", "web", namespace="shop")
-    say(f"   deployment web still there, image "
+    say(
+        f"   deployment web still there, image "
         f"{web['spec']['template']['spec']['containers'][0]['image']}, "
-        f"resourceVersion {meta(web)['resourceVersion']} (store at {store.resource_version})")
+        f"resourceVersion {meta(web)['resourceVersion']} (store at {store.resource_version})"
+    )
     say("\n== 5. Watch the namespace while it is deleted: its contents go with it")
     watch = store.watch(namespace="shop", resource_version=store.resource_version)
     store.delete("v1", "Namespace", "shop")

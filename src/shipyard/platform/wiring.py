@@ -8,6 +8,7 @@ Both start the way a fresh Kubernetes control plane does, with the ``default``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -51,7 +52,5 @@ def memory_cluster(clock: Clock, *, scheme: Scheme | None = None) -> Store:
 def bootstrap(store: Store) -> None:
     """Create the namespaces every cluster starts with; idempotent."""
     for name in BOOTSTRAP_NAMESPACES:
-        try:
+        with contextlib.suppress(AlreadyExistsError):
             store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        except AlreadyExistsError:
-            pass

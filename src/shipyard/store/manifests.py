@@ -83,7 +83,9 @@ class ApplyResult:
     info: KindInfo
 
     def __str__(self) -> str:
-        return f"{self.info.singular}{_group_suffix(self.info)}/{meta(self.obj)['name']} {self.action}"
+        return (
+            f"{self.info.singular}{_group_suffix(self.info)}/{meta(self.obj)['name']} {self.action}"
+        )
 
 
 def _group_suffix(info: KindInfo) -> str:
@@ -147,8 +149,13 @@ def _expand(doc: Any, source: str, line: int) -> list[Manifest]:
 
 
 def _type(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean"}.get(type(value), type(value).__name__)
+    return {
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+    }.get(type(value), type(value).__name__)
 
 
 def apply_object(store: _Writer, obj: Obj, *, namespace: str = "default") -> ApplyResult:
@@ -161,19 +168,27 @@ def apply_object(store: _Writer, obj: Obj, *, namespace: str = "default") -> App
     else:
         md.pop("namespace", None)
     if not md.get("name"):
-        raise InvalidError(info.kind, [FieldError("metadata.name", "Required value: name is required")])
+        raise InvalidError(
+            info.kind, [FieldError("metadata.name", "Required value: name is required")]
+        )
     desired = with_last_applied(desired)
     ns = md.get("namespace", "")
     try:
         live = store.get(info.api_version, info.kind, md["name"], namespace=ns)
     except NotFoundError:
         return ApplyResult("created", store.create(desired), info)
-    patch = three_way_patch(last_applied(live), desired, live,
-                            api_version=info.api_version, kind=info.kind)
+    patch = three_way_patch(
+        last_applied(live), desired, live, api_version=info.api_version, kind=info.kind
+    )
     if not patch:
         return ApplyResult("unchanged", live, info)
-    updated = store.patch(info.api_version, info.kind, md["name"], patch, namespace=ns,
-                          patch_type=PatchType.STRATEGIC.value)
+    updated = store.patch(
+        info.api_version,
+        info.kind,
+        md["name"],
+        patch,
+        namespace=ns,
+        patch_type=PatchType.STRATEGIC.value,
+    )
     changed = meta(updated).get("resourceVersion") != meta(live).get("resourceVersion")
     return ApplyResult("configured" if changed else "unchanged", updated, info)
-
