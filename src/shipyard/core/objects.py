@@ -72,9 +72,57 @@ def key_of(obj: Mapping[str, Any]) -> ObjectKey:
 
 
 def json_copy(value: Any) -> Any:
-    """A deep copy of JSON-shaped data, several times faster than ``copy.deepcopy``."""
-    if isinstance(value, dict):
-        return {k: json_copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_copy(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
+    """A deep copy of JSON-shaped data, several times faster than ``copy.deepcopy``.
+
+    Exact ``type(...) is`` checks instead of ``isinstance``: JSON data holds only plain
+    dicts and lists, and this function is on the store's hottest path (every write copies
+    the caller's object in and the stored object out).
+    """
+    kind = type(value)
+    if kind is dict:
+        return _copy_dict(value)
+    if kind is list:
+        return _copy_list(value)
+    return value if kind in _SCALARS else _copy_other(value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        kind = type(item)
+        if kind is dict:
+            out[key] = _copy_dict(item)
+        elif kind is list:
+            out[key] = _copy_list(item)
+        elif kind in _SCALARS:
+            out[key] = item
+        else:
+            out[key] = _copy_other(item)
+    return out
+
+
+def _copy_list(value: list[Any]) -> list[Any]:
+    out = []
+    for item in value:
+        kind = type(item)
+        if kind is dict:
+            out.append(_copy_dict(item))
+        elif kind is list:
+            out.append(_copy_list(item))
+        elif kind in _SCALARS:
+            out.append(item)
+        else:
+            out.append(_copy_other(item))
+    return out
+
+
+def _copy_other(item: Any) -> Any:
+    """Subclasses of dict or list (ordered or commented maps from a YAML loader) become plain."""
+    if isinstance(item, dict):
+        return _copy_dict(dict(item))
+    if isinstance(item, (list, tuple)):
+        return _copy_list(list(item))
+    return item
