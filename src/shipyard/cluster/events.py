@@ -1,0 +1,102 @@
+"""Recording Kubernetes Events (``v1 Event``) for the transitions users look for.
+
+``EventRecorder.event(obj, type, reason, message)`` writes an Event about ``obj`` from a
+named component (``default-scheduler``, ``kubelet``, ``deployment-controller`` …). Like
+client-go's recorder, repeats of the same (object, type, reason, message) are folded into one
+Event whose ``count`` grows and whose ``lastTimestamp`` moves, so a pod that fails to
+schedule every few seconds shows one ``FailedScheduling`` line with ``(x12 over 5m)``.
+Names follow Kubernetes: ``<object name>.<hex of a counter>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from shipyard.cluster.client import Client
+from shipyard.core.clock import format_time
+from shipyard.core.errors import NotFoundError, ShipyardError
+from shipyard.core.objects import Obj, meta
+
+__all__ = ["NORMAL", "WARNING", "EventRecorder"]
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+class EventRecorder:
+    """Writes and folds Events for one component."""
+
+    def __init__(self, client: Client, component: str, *, host: str = "") -> None:
+        self._client = client
+        self._component = component
+        self._host = host
+        self._seen: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+        self._counter = 0
+
+    def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        """Record ``reason: message`` on ``obj``; never raises (events are best effort)."""
+        md = meta(obj)
+        uid = str(md.get("uid", ""))
+        namespace = str(md.get("namespace") or "default")
+        fold = (uid, type_, reason, message)
+        now = format_time(self._client.clock.now())
+        with contextlib.suppress(ShipyardError):
+            if fold in self._seen and self._bump(*self._seen[fold], now):
+                return
+            self._counter += 1
+            name = f"{md.get('name', 'unknown')}.{self._counter:x}"
+            self._client.create(
+                self._new(
+                    obj, name, namespace, type_=type_, reason=reason, message=message, now=now
+                )
+            )
+            self._seen[fold] = (namespace, name)
+
+    def _bump(self, namespace: str, name: str, now: str) -> bool:
+        try:
+            ev = self._client.get("v1", "Event", name, namespace=namespace)
+        except NotFoundError:
+            return False
+        ev["count"] = int(ev.get("count") or 1) + 1
+        ev["lastTimestamp"] = now
+        self._client.update(ev)
+        return True
+
+    def _new(
+        self,
+        obj: Obj,
+        name: str,
+        namespace: str,
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        now: str,
+    ) -> Obj:
+        md = meta(obj)
+        involved = {
+            "apiVersion": obj.get("apiVersion", ""),
+            "kind": obj.get("kind", ""),
+            "name": md.get("name", ""),
+            "uid": md.get("uid", ""),
+            "resourceVersion": md.get("resourceVersion", ""),
+        }
+        if md.get("namespace"):
+            involved["namespace"] = md["namespace"]
+        source = {"component": self._component}
+        if self._host:
+            source["host"] = self._host
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": involved,
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "source": source,
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "reportingComponent": self._component,
+        }
