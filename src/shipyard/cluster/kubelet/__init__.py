@@ -1,0 +1,1 @@
+"""The kubelet: node registration and heartbeats, pod lifecycle, probes; container runtimes."""

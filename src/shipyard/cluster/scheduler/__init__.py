@@ -1,0 +1,1 @@
+"""kube-scheduler: filters, scores, binding, preemption."""
