@@ -131,3 +131,12 @@ def test_events_fold_repeats_into_a_count(env: Env) -> None:
     assert by_reason["Broken"]["firstTimestamp"] != by_reason["Broken"]["lastTimestamp"]
     assert by_reason["Fixed"]["involvedObject"]["uid"] == cm["metadata"]["uid"]
     assert by_reason["Fixed"]["source"] == {"component": "test-controller"}
+
+
+def test_two_recorders_about_same_named_objects_do_not_collide(env: Env) -> None:
+    _, client = env
+    cm = client.create(configmap("web"))
+    EventRecorder(client, "one").event(cm, "Normal", "A", "from one")
+    EventRecorder(client, "two").event(cm, "Normal", "B", "from two")
+    reasons = sorted(e["reason"] for e in client.list("v1", "Event", namespace="default").items)
+    assert reasons == ["A", "B"]

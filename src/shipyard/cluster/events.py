@@ -5,7 +5,9 @@ named component (``default-scheduler``, ``kubelet``, ``deployment-controller`` â
 client-go's recorder, repeats of the same (object, type, reason, message) are folded into one
 Event whose ``count`` grows and whose ``lastTimestamp`` moves, so a pod that fails to
 schedule every few seconds shows one ``FailedScheduling`` line with ``(x12 over 5m)``.
-Names follow Kubernetes: ``<object name>.<hex of a counter>``.
+Names follow Kubernetes: ``<object name>.<hex of the time in nanoseconds>``; when two
+recorders write about objects of the same name at the same instant, the later one takes the
+next nanosecond.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import contextlib
 
 from shipyard.cluster.client import Client
 from shipyard.core.clock import format_time
-from shipyard.core.errors import NotFoundError, ShipyardError
+from shipyard.core.errors import AlreadyExistsError, NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, meta
 
 __all__ = ["NORMAL", "WARNING", "EventRecorder"]
 
+_NAME_ATTEMPTS = 64
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -31,7 +34,6 @@ class EventRecorder:
         self._component = component
         self._host = host
         self._seen: dict[tuple[str, str, str, str], tuple[str, str]] = {}
-        self._counter = 0
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         """Record ``reason: message`` on ``obj``; never raises (events are best effort)."""
@@ -43,14 +45,31 @@ class EventRecorder:
         with contextlib.suppress(ShipyardError):
             if fold in self._seen and self._bump(*self._seen[fold], now):
                 return
-            self._counter += 1
-            name = f"{md.get('name', 'unknown')}.{self._counter:x}"
-            self._client.create(
-                self._new(
-                    obj, name, namespace, type_=type_, reason=reason, message=message, now=now
-                )
+            self._create(obj, namespace, fold, type_=type_, reason=reason, message=message)
+
+    def _create(
+        self,
+        obj: Obj,
+        namespace: str,
+        fold: tuple[str, str, str, str],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        now = format_time(self._client.clock.now())
+        nanos = int(self._client.clock.now() * 1e9)
+        for attempt in range(_NAME_ATTEMPTS):
+            name = f"{meta(obj).get('name', 'unknown')}.{nanos + attempt:x}"
+            event = self._new(
+                obj, name, namespace, type_=type_, reason=reason, message=message, now=now
             )
+            try:
+                self._client.create(event)
+            except AlreadyExistsError:
+                continue
             self._seen[fold] = (namespace, name)
+            return
 
     def _bump(self, namespace: str, name: str, now: str) -> bool:
         try:
