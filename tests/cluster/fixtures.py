@@ -120,3 +120,51 @@ def new_client(clock: VirtualClock | None = None) -> tuple[VirtualClock, Embedde
     """A fresh in-memory cluster (bootstrap namespaces only) on a virtual clock."""
     clock = clock or VirtualClock()
     return clock, EmbeddedClient(memory_cluster(clock))
+
+
+def make_service(
+    name: str = "web",
+    *,
+    namespace: str = "default",
+    selector: dict[str, str] | None = None,
+    port: int = 80,
+    target_port: int | str = 8080,
+    **overrides: Any,
+) -> Obj:
+    """A ClusterIP Service with one port (``http``) selecting ``app=<name>``."""
+    service: Obj = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selector": selector if selector is not None else {"app": name},
+            "ports": [{"name": "http", "port": port, "targetPort": target_port}],
+        },
+    }
+    return merge(service, overrides)
+
+
+def make_pdb(
+    name: str = "web",
+    *,
+    namespace: str = "default",
+    match_labels: dict[str, str] | None = None,
+    min_available: int | str | None = None,
+    max_unavailable: int | str | None = None,
+    **overrides: Any,
+) -> Obj:
+    """A policy/v1 PodDisruptionBudget selecting ``app=<name>`` (maxUnavailable 1 by default)."""
+    spec: Obj = {"selector": {"matchLabels": match_labels or {"app": name}}}
+    if min_available is not None:
+        spec["minAvailable"] = min_available
+    elif max_unavailable is not None:
+        spec["maxUnavailable"] = max_unavailable
+    else:
+        spec["maxUnavailable"] = 1
+    pdb: Obj = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+    return merge(pdb, overrides)

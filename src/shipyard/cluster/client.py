@@ -73,6 +73,7 @@ class Client(Protocol):
         propagation_policy: str = "Background",
         preconditions: dict[str, Any] | None = None,
         dry_run: bool = False,
+        grace_period_seconds: int | None = None,
     ) -> Obj: ...
 
     def watch(

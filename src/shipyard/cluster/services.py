@@ -1,0 +1,686 @@
+"""Services: ClusterIP allocation, ``v1 Endpoints`` and ``discovery.k8s.io/v1 EndpointSlice``.
+
+:class:`EndpointsController` (``cluster.endpoints``) does, for each Service, what three parts
+of Kubernetes do:
+
+- **ClusterIP allocation** (the API server's service IP allocator). A Service that is not
+  ``ExternalName`` and has no ``spec.clusterIP`` gets the lowest free address of
+  ``127.96.0.0/12`` (``127.96.0.1`` up to ``127.111.255.254``), with ``clusterIPs``,
+  ``ipFamilies: [IPv4]`` and ``ipFamilyPolicy: SingleStack`` as the API server fills them.
+  The range is loopback space, as Shipyard's pod addresses are, so in live mode a Service
+  address is something a local proxy can listen on; it is disjoint from ``127.0.0.0/16``
+  (localhost and friends). Headless Services (``clusterIP: None``) are kept as they are.
+  Kubernetes allocates at create time and picks at random; here the controller patches the
+  Service right after it is created, sequentially, so a simulation is reproducible.
+- **The endpoints controller** (``pkg/controller/endpoint``). For a Service with a selector,
+  an Endpoints object of the same name: a pod is included when it is not terminal, has a
+  ``podIP`` and is not terminating (``ShouldPodBeInEndpoints(pod, includeTerminating=
+  publishNotReadyAddresses)``); it goes to ``addresses`` when Ready (or the Service
+  publishes not-ready addresses) and to ``notReadyAddresses`` otherwise. Each Service port
+  is resolved against the pod (``FindPort``: a numeric ``targetPort`` as is, a named one
+  looked up among the containers' ports with the same protocol; a pod where it cannot be
+  resolved is left out of that port), then addresses with the same ports are packed into one
+  subset (``RepackSubsets``). Labels: the Service's, plus ``endpoints.kubernetes.io/managed-by:
+  endpoint-controller`` and ``service.kubernetes.io/headless`` for headless Services.
+- **The EndpointSlice controller** (``pkg/controller/endpointslice``). Slices named
+  ``<service>-<random>``, owned by the Service (so they go when it goes), labelled
+  ``kubernetes.io/service-name`` and ``endpointslice.kubernetes.io/managed-by:
+  endpointslice-controller.k8s.io``, ``addressType: IPv4``, one slice per distinct set of
+  resolved ports and at most ``max_endpoints_per_slice`` (100) endpoints each. Terminating
+  pods stay in slices with ``conditions: {ready: false, serving: <Ready>, terminating: true}``
+  — the "terminating endpoints" kube-proxy falls back to while a pod drains; ``ready`` is
+  ``serving and not terminating`` unless the Service publishes not-ready addresses, in which
+  case everything is ready. A Service with no endpoints keeps one empty placeholder slice.
+
+Objects are written only when their content changes (the last-change annotation alone never
+causes a write), each at most once per reconcile. A Service with no selector is left alone
+(its Endpoints are the user's), as is an ``ExternalName`` Service.
+
+Deviations: slices are repacked from scratch on every change (sorted by address, then cut
+into chunks) instead of Kubernetes' churn-minimising placement, which changes nothing for a
+Service with up to 100 endpoints; the 1000-address cap of Endpoints (``over-capacity``
+annotation) and topology hints are not reproduced; a user-created Endpoints object for a
+selector-less Service is not mirrored into slices.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.cluster.client import Client
+from shipyard.cluster.events import WARNING, EventRecorder
+from shipyard.cluster.podutil import is_ready, is_terminal, is_terminating
+from shipyard.cluster.runtime import Result, Watches
+from shipyard.core.clock import format_time
+from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
+from shipyard.core.objects import Obj, ObjectKey, key_of, labels_of, meta
+from shipyard.core.selectors import LabelSelector
+
+__all__ = [
+    "CLUSTER_IP_RANGE",
+    "ENDPOINTS_MANAGED_BY",
+    "HEADLESS_LABEL",
+    "MANAGED_BY_LABEL",
+    "SERVICE_NAME_LABEL",
+    "SLICE_CONTROLLER",
+    "ClusterIPAllocator",
+    "EndpointsController",
+    "endpoint_subsets",
+    "find_port",
+    "should_be_in_endpoints",
+    "slice_endpoint",
+]
+
+CLUSTER_IP_RANGE = "127.96.0.0/12"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
+ENDPOINTS_MANAGED_BY = "endpoints.kubernetes.io/managed-by"
+ENDPOINTS_CONTROLLER = "endpoint-controller"
+HEADLESS_LABEL = "service.kubernetes.io/headless"
+TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+MAX_ENDPOINTS_PER_SLICE = 100
+
+PortKey = tuple[tuple[str, int, str, str], ...]
+
+
+# --- ClusterIP allocation -------------------------------------------------------------------
+
+
+class ClusterIPAllocator:
+    """Hands out the lowest free address of a range (skipping network and broadcast)."""
+
+    def __init__(self, cidr: str = CLUSTER_IP_RANGE) -> None:
+        self._network = ipaddress.IPv4Network(cidr)
+        self._used: set[int] = set()
+        self._next = 1
+
+    def reserve(self, ip: str) -> None:
+        """Mark an address as taken (a Service that already has it)."""
+        offset = self._offset(ip)
+        if offset is not None:
+            self._used.add(offset)
+
+    def release(self, ip: str) -> None:
+        offset = self._offset(ip)
+        if offset is not None:
+            self._used.discard(offset)
+            self._next = min(self._next, offset)
+
+    def allocate(self) -> str:
+        last = self._network.num_addresses - 2
+        offset = self._next
+        while offset <= last and offset in self._used:
+            offset += 1
+        if offset > last:
+            raise ShipyardError(
+                f"Internal error occurred: failed to allocate a serviceIP: range is full "
+                f"({self._network})"
+            )
+        self._used.add(offset)
+        self._next = offset + 1
+        return str(self._network.network_address + offset)
+
+    def _offset(self, ip: str) -> int | None:
+        try:
+            address = ipaddress.IPv4Address(ip)
+        except ValueError:
+            return None
+        if address not in self._network:
+            return None
+        return int(address) - int(self._network.network_address)
+
+
+# --- pure functions: which pods, which ports ------------------------------------------------
+
+
+def should_be_in_endpoints(pod: Mapping[str, Any], *, include_terminating: bool) -> bool:
+    """Kubernetes' ShouldPodBeInEndpoints: not terminal, has an IP, terminating only if asked."""
+    if is_terminal(pod):
+        return False
+    if not _pod_ip(pod):
+        return False
+    return include_terminating or not is_terminating(pod)
+
+
+def find_port(pod: Mapping[str, Any], service_port: Mapping[str, Any]) -> int | None:
+    """The container port a Service port reaches on this pod (``FindPort``), or None."""
+    target = service_port.get("targetPort", service_port.get("port"))
+    if isinstance(target, int) and not isinstance(target, bool):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    protocol = service_port.get("protocol") or "TCP"
+    spec = pod.get("spec") or {}
+    sidecars = [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
+    for container in [*(spec.get("containers") or ()), *sidecars]:
+        for port in container.get("ports") or ():
+            if port.get("name") == target and (port.get("protocol") or "TCP") == protocol:
+                return int(port["containerPort"])
+    return None
+
+
+def _pod_ip(pod: Mapping[str, Any]) -> str:
+    status = pod.get("status") or {}
+    ip = status.get("podIP")
+    if ip:
+        return str(ip)
+    ips = status.get("podIPs") or ()
+    return str(ips[0].get("ip") or "") if ips else ""
+
+
+def _target_ref(pod: Mapping[str, Any]) -> dict[str, str]:
+    md = meta(pod)
+    return {
+        "kind": "Pod",
+        "namespace": str(md.get("namespace") or ""),
+        "name": str(md.get("name") or ""),
+        "uid": str(md.get("uid") or ""),
+    }
+
+
+def _hostname(pod: Mapping[str, Any], service: Mapping[str, Any]) -> str:
+    """``ShouldSetHostname``: the pod's hostname when its subdomain is this Service."""
+    spec = pod.get("spec") or {}
+    same_ns = meta(pod).get("namespace") == meta(service).get("namespace")
+    if spec.get("hostname") and spec.get("subdomain") == meta(service).get("name") and same_ns:
+        return str(spec["hostname"])
+    return ""
+
+
+def _resolved_ports(service: Mapping[str, Any], pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+    ports = []
+    for service_port in (service.get("spec") or {}).get("ports") or ():
+        number = find_port(pod, service_port)
+        if number is None:
+            continue
+        port: dict[str, Any] = {"port": number, "protocol": service_port.get("protocol") or "TCP"}
+        if service_port.get("name"):
+            port["name"] = service_port["name"]
+        if service_port.get("appProtocol"):
+            port["appProtocol"] = service_port["appProtocol"]
+        ports.append(port)
+    return ports
+
+
+def _port_key(ports: Iterable[Mapping[str, Any]] | None) -> PortKey | None:
+    if ports is None:
+        return None
+    return tuple(
+        sorted(
+            (
+                str(p.get("name") or ""),
+                int(p.get("port") or 0),
+                str(p.get("protocol") or "TCP"),
+                str(p.get("appProtocol") or ""),
+            )
+            for p in ports
+        )
+    )
+
+
+def _sorted_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(ports, key=lambda p: _port_key([p]) or ())
+
+
+def _endpoint_facts(pod: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a pod the endpoints depend on (a change elsewhere needs no reconcile)."""
+    spec = pod.get("spec") or {}
+    return (
+        tuple(sorted(labels_of(pod).items())),
+        _pod_ip(pod),
+        is_ready(pod),
+        is_terminating(pod),
+        is_terminal(pod),
+        spec.get("nodeName"),
+        spec.get("hostname"),
+        spec.get("subdomain"),
+    )
+
+
+def _publish_not_ready(service: Mapping[str, Any]) -> bool:
+    return (service.get("spec") or {}).get("publishNotReadyAddresses") is True
+
+
+def _is_headless(service: Mapping[str, Any]) -> bool:
+    return (service.get("spec") or {}).get("clusterIP") == "None"
+
+
+# --- Endpoints ------------------------------------------------------------------------------
+
+
+def endpoint_subsets(
+    service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The ``subsets`` of the Service's Endpoints, packed and in a stable order."""
+    publish = _publish_not_ready(service)
+    has_ports = bool((service.get("spec") or {}).get("ports"))
+    groups: dict[PortKey, tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]] = {}
+    for pod in pods:
+        if not should_be_in_endpoints(pod, include_terminating=publish):
+            continue
+        ports = _resolved_ports(service, pod)
+        if has_ports and not ports:
+            continue  # no port of the Service resolves on this pod
+        if not has_ports and not _is_headless(service):
+            continue
+        key = _port_key(ports) or ()
+        ready, not_ready, _ = groups.setdefault(key, ([], [], _sorted_ports(ports)))
+        (ready if publish or is_ready(pod) else not_ready).append(_address(pod, service))
+    subsets = []
+    for key in sorted(groups):
+        ready, not_ready, ports = groups[key]
+        subset: dict[str, Any] = {}
+        if ready:
+            subset["addresses"] = sorted(ready, key=_address_order)
+        if not_ready:
+            subset["notReadyAddresses"] = sorted(not_ready, key=_address_order)
+        if ports:
+            subset["ports"] = ports
+        subsets.append(subset)
+    return subsets
+
+
+def _address(pod: Mapping[str, Any], service: Mapping[str, Any]) -> dict[str, Any]:
+    address: dict[str, Any] = {"ip": _pod_ip(pod)}
+    hostname = _hostname(pod, service)
+    if hostname:
+        address["hostname"] = hostname
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node:
+        address["nodeName"] = node
+    address["targetRef"] = _target_ref(pod)
+    return address
+
+
+@functools.lru_cache(maxsize=65_536)
+def _ip_order(ip: str) -> int:
+    try:
+        return int(ipaddress.ip_address(ip))
+    except ValueError:
+        return -1
+
+
+def _address_order(address: Mapping[str, Any]) -> tuple[int, str]:
+    return _ip_order(str(address["ip"])), str(address["targetRef"]["uid"])
+
+
+# --- EndpointSlices -------------------------------------------------------------------------
+
+
+def slice_endpoint(
+    service: Mapping[str, Any], pod: Mapping[str, Any], zone: str = ""
+) -> dict[str, Any]:
+    """One EndpointSlice endpoint for the pod, with Kubernetes' condition rules."""
+    publish = _publish_not_ready(service)
+    serving = publish or is_ready(pod)
+    terminating = is_terminating(pod)
+    ready = publish or (serving and not terminating)
+    endpoint: dict[str, Any] = {
+        "addresses": [_pod_ip(pod)],
+        "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
+    }
+    hostname = _hostname(pod, service)
+    if hostname:
+        endpoint["hostname"] = hostname
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node:
+        endpoint["nodeName"] = node
+    if zone:
+        endpoint["zone"] = zone
+    endpoint["targetRef"] = _target_ref(pod)
+    return endpoint
+
+
+@dataclass
+class _SliceGroup:
+    ports: list[dict[str, Any]] | None
+    endpoints: list[dict[str, Any]]
+
+
+def _slice_groups(
+    service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], zones: Mapping[str, str]
+) -> dict[PortKey | None, _SliceGroup]:
+    groups: dict[PortKey | None, _SliceGroup] = {}
+    for pod in pods:
+        if not should_be_in_endpoints(pod, include_terminating=True):
+            continue
+        ports = _sorted_ports(_resolved_ports(service, pod))
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        group = groups.setdefault(_port_key(ports), _SliceGroup(ports, []))
+        group.endpoints.append(slice_endpoint(service, pod, zones.get(node, "")))
+    for group in groups.values():
+        group.endpoints.sort(key=lambda e: _ip_order(str(e["addresses"][0])))
+    if not groups:
+        groups[None] = _SliceGroup(None, [])  # the placeholder slice
+    return groups
+
+
+# --- the controller -------------------------------------------------------------------------
+
+
+@dataclass
+class _ServiceInfo:
+    namespace: str
+    selector: dict[str, str] | None
+    cluster_ip: str
+
+
+class EndpointsController:
+    """ClusterIPs, Endpoints and EndpointSlices for Services (see the module docstring)."""
+
+    name = "cluster.endpoints"
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        recorder: EventRecorder | None = None,
+        max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE,
+        cluster_ip_range: str = CLUSTER_IP_RANGE,
+    ) -> None:
+        self._client = client
+        self._recorder = recorder or EventRecorder(client, "endpoint-controller")
+        self._max_per_slice = max(1, max_endpoints_per_slice)
+        self._ips = ClusterIPAllocator(cluster_ip_range)
+        self._ips_loaded = False
+        self._services: dict[ObjectKey, _ServiceInfo] = {}
+        self._members: dict[ObjectKey, set[ObjectKey]] = {}  # service -> pods last included
+        self._pod_services: dict[ObjectKey, set[ObjectKey]] = {}  # pod -> services
+        self._facts: dict[ObjectKey, tuple[Any, ...]] = {}  # pod -> what endpoints show of it
+
+    def watches(self) -> list[Watches]:
+        return [
+            Watches("v1", "Service", self._service_keys),
+            Watches("v1", "Pod", self._pod_keys),
+        ]
+
+    # -- mapping changes to Services ---------------------------------------------------------
+
+    def _service_keys(self, service: Obj) -> tuple[ObjectKey, ...]:
+        key = key_of(service)
+        spec = service.get("spec") or {}
+        selector = spec.get("selector") or None
+        cluster_ip = str(spec.get("clusterIP") or "")
+        self._services[key] = _ServiceInfo(key.namespace, selector, cluster_ip)
+        if cluster_ip:
+            self._ips.reserve(cluster_ip)
+        return (key,)
+
+    def _pod_keys(self, pod: Obj) -> list[ObjectKey]:
+        pod_key = key_of(pod)
+        if not self._changed(pod_key, pod):
+            return []
+        labels = labels_of(pod)
+        keys = set(self._pod_services.get(pod_key, ()))
+        for key, info in self._services.items():
+            if info.namespace != pod_key.namespace or not info.selector:
+                continue
+            if all(labels.get(k) == v for k, v in info.selector.items()):
+                keys.add(key)
+        return sorted(keys)
+
+    def _changed(self, pod_key: ObjectKey, pod: Obj) -> bool:
+        """Whether this pod event can change any endpoints: its facts changed, or it is gone
+        (a deletion event carries the pod's last state, so existence is checked)."""
+        facts = _endpoint_facts(pod)
+        if self._facts.get(pod_key) != facts:
+            self._facts[pod_key] = facts
+            return True
+        try:
+            self._client.get("v1", "Pod", pod_key.name, namespace=pod_key.namespace)
+        except NotFoundError:
+            del self._facts[pod_key]
+            return True
+        return False
+
+    # -- reconcile ---------------------------------------------------------------------------
+
+    def reconcile(self, key: ObjectKey) -> Result | None:
+        try:
+            service = self._client.get("v1", "Service", key.name, namespace=key.namespace)
+        except NotFoundError:
+            self._forget(key)
+            return None
+        service = self._ensure_cluster_ip(service)
+        self._service_keys(service)
+        spec = service.get("spec") or {}
+        if not spec.get("selector") or spec.get("type") == "ExternalName":
+            self._track(key, [])
+            return None
+        selector = LabelSelector.from_labels(spec["selector"])
+        pods = self._client.list(
+            "v1", "Pod", namespace=key.namespace, label_selector=selector
+        ).items
+        self._track(key, pods)
+        try:
+            self._sync_endpoints(service, pods)
+            self._sync_slices(service, pods)
+        except ConflictError:
+            raise
+        except ShipyardError as e:
+            self._recorder.event(
+                service,
+                WARNING,
+                "FailedToUpdateEndpointSlices",
+                f"Error updating Endpoint Slices for Service {key.namespace}/{key.name}: {e}",
+            )
+            raise
+        return None
+
+    def _forget(self, key: ObjectKey) -> None:
+        info = self._services.pop(key, None)
+        if info is not None and info.cluster_ip and info.cluster_ip != "None":
+            self._ips.release(info.cluster_ip)
+        self._track(key, [])
+        try:
+            endpoints = self._client.get("v1", "Endpoints", key.name, namespace=key.namespace)
+        except NotFoundError:
+            return
+        if labels_of(endpoints).get(ENDPOINTS_MANAGED_BY) == ENDPOINTS_CONTROLLER:
+            self._client.delete("v1", "Endpoints", key.name, namespace=key.namespace)
+
+    def _track(self, key: ObjectKey, pods: Iterable[Obj]) -> None:
+        """Remember which pods a Service covered, so a pod that changes labels is re-mapped."""
+        now = {key_of(p) for p in pods}
+        before = self._members.get(key, set())
+        for pod_key in before - now:
+            services = self._pod_services.get(pod_key)
+            if services is not None:
+                services.discard(key)
+                if not services:
+                    del self._pod_services[pod_key]
+        for pod_key in now - before:
+            self._pod_services.setdefault(pod_key, set()).add(key)
+        if now:
+            self._members[key] = now
+        else:
+            self._members.pop(key, None)
+
+    def _ensure_cluster_ip(self, service: Obj) -> Obj:
+        spec = service.get("spec") or {}
+        if spec.get("clusterIP") or spec.get("type") == "ExternalName":
+            return service
+        if not self._ips_loaded:
+            for other in self._client.list("v1", "Service").items:
+                ip = (other.get("spec") or {}).get("clusterIP")
+                if ip:
+                    self._ips.reserve(str(ip))
+            self._ips_loaded = True
+        ip = self._ips.allocate()
+        patch = {
+            "metadata": {"resourceVersion": meta(service).get("resourceVersion")},
+            "spec": {
+                "clusterIP": ip,
+                "clusterIPs": [ip],
+                "ipFamilies": ["IPv4"],
+                "ipFamilyPolicy": "SingleStack",
+            },
+        }
+        md = meta(service)
+        try:
+            return self._client.patch(
+                "v1", "Service", str(md["name"]), patch, namespace=str(md["namespace"])
+            )
+        except ShipyardError:
+            self._ips.release(ip)
+            raise
+
+    # -- Endpoints ---------------------------------------------------------------------------
+
+    def _sync_endpoints(self, service: Obj, pods: list[Obj]) -> None:
+        md = meta(service)
+        name, namespace = str(md["name"]), str(md["namespace"])
+        labels = {**labels_of(service), ENDPOINTS_MANAGED_BY: ENDPOINTS_CONTROLLER}
+        if _is_headless(service):
+            labels[HEADLESS_LABEL] = ""
+        subsets = endpoint_subsets(service, pods)
+        try:
+            current: Obj | None = self._client.get("v1", "Endpoints", name, namespace=namespace)
+        except NotFoundError:
+            current = None
+        if current is not None and (
+            (current.get("subsets") or []) == subsets and labels_of(current) == labels
+        ):
+            return
+        now = format_time(self._client.clock.now())
+        if current is None:
+            new: Obj = {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": labels,
+                    "annotations": {TRIGGER_TIME: now},
+                },
+            }
+            if subsets:
+                new["subsets"] = subsets
+            self._client.create(new)
+            return
+        current["metadata"]["labels"] = labels
+        current["metadata"].setdefault("annotations", {})[TRIGGER_TIME] = now
+        if subsets:
+            current["subsets"] = subsets
+        else:
+            current.pop("subsets", None)
+        self._client.update(current)
+
+    # -- EndpointSlices ----------------------------------------------------------------------
+
+    def _sync_slices(self, service: Obj, pods: list[Obj]) -> None:
+        md = meta(service)
+        namespace = str(md["namespace"])
+        existing = self._client.list(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            namespace=namespace,
+            label_selector=LabelSelector.from_labels(
+                {SERVICE_NAME_LABEL: str(md["name"]), MANAGED_BY_LABEL: SLICE_CONTROLLER}
+            ),
+        ).items
+        spare: dict[PortKey | None, list[Obj]] = {}
+        for current in sorted(existing, key=lambda s: str(meta(s).get("name"))):
+            spare.setdefault(_port_key(current.get("ports")), []).append(current)
+        labels = self._slice_labels(service)
+        groups = _slice_groups(service, pods, self._zones(pods))
+        for port_key in sorted(groups, key=lambda k: k or ()):
+            group = groups[port_key]
+            for chunk in self._chunks(group.endpoints):
+                reuse = spare.get(port_key)
+                self._write_slice(
+                    service, reuse.pop(0) if reuse else None, labels, group.ports, chunk
+                )
+        for leftovers in spare.values():
+            for unused in leftovers:
+                self._client.delete(
+                    "discovery.k8s.io/v1",
+                    "EndpointSlice",
+                    str(meta(unused)["name"]),
+                    namespace=namespace,
+                )
+
+    def _chunks(self, endpoints: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        if not endpoints:
+            return [[]]
+        size = self._max_per_slice
+        return [endpoints[i : i + size] for i in range(0, len(endpoints), size)]
+
+    def _slice_labels(self, service: Obj) -> dict[str, str]:
+        labels = {
+            **labels_of(service),
+            SERVICE_NAME_LABEL: str(meta(service)["name"]),
+            MANAGED_BY_LABEL: SLICE_CONTROLLER,
+        }
+        if _is_headless(service):
+            labels[HEADLESS_LABEL] = ""
+        return labels
+
+    def _zones(self, pods: list[Obj]) -> dict[str, str]:
+        zones: dict[str, str] = {}
+        for node_name in sorted({str((p.get("spec") or {}).get("nodeName") or "") for p in pods}):
+            if not node_name:
+                continue
+            try:
+                node = self._client.get("v1", "Node", node_name)
+            except NotFoundError:
+                continue
+            zone = labels_of(node).get(ZONE_LABEL)
+            if zone:
+                zones[node_name] = zone
+        return zones
+
+    def _write_slice(
+        self,
+        service: Obj,
+        current: Obj | None,
+        labels: dict[str, str],
+        ports: list[dict[str, Any]] | None,
+        endpoints: list[dict[str, Any]],
+    ) -> None:
+        if (
+            current is not None
+            and (current.get("endpoints") or []) == endpoints
+            and labels_of(current) == labels
+            and current.get("ports") == ports
+        ):
+            return
+        now = format_time(self._client.clock.now())
+        if current is None:
+            md = meta(service)
+            current = {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "generateName": f"{md['name']}-",
+                    "namespace": md["namespace"],
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Service",
+                            "name": md["name"],
+                            "uid": md["uid"],
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "addressType": "IPv4",
+            }
+        current["metadata"]["labels"] = labels
+        current["metadata"].setdefault("annotations", {})[TRIGGER_TIME] = now
+        current["endpoints"] = endpoints
+        if ports is None:
+            current.pop("ports", None)
+        else:
+            current["ports"] = ports
+        if "resourceVersion" in current["metadata"]:
+            self._client.update(current)
+        else:
+            self._client.create(current)
