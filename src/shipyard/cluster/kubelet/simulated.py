@@ -1,0 +1,713 @@
+"""A simulated container runtime: containers whose behaviour comes from image profiles.
+
+:class:`SimulatedRuntime` implements :class:`~.runtime.ContainerRuntime` without running
+anything. Each container instance is a timeline computed from an :class:`ImageProfile` and
+the clock when it is started, so the runtime needs no timers of its own and answers every
+question (state, probe, CPU usage) from ``clock.now()``:
+
+::
+
+    start ── pull (pull_seconds) ── create (startup_seconds) ── running ──┬── exit(exit_code)
+                                                  ready_after_seconds ──┘   after
+                                                  (readiness passes)        crash_after_seconds
+
+**Profiles** are looked up by image reference: the exact reference (``example/web:2``), then
+the repository without tag or digest (``example/web``), then ``"*"``, then the built-in
+default ``ImageProfile()``. Any field can be overridden per pod with an annotation; scenario
+files use these:
+
+==========================================  ===============================================
+annotation (``sim.shipyard.dev/`` + …)      meaning (default)
+==========================================  ===============================================
+``pull_seconds``                            image pull time on a node without it (2)
+``startup_seconds``                         create + start time, until ``running`` (1)
+``ready_after_seconds``                     readiness/startup probes pass after this long
+                                            running (0)
+``ready``                                   readiness ever passes; ``false`` is a bad
+                                            release (true)
+``crash_after_seconds``                     the process exits after this long running;
+                                            ``none`` = never (none)
+``exit_code``                               its exit code then (1; 0 = a Job that succeeds)
+``hang_after_seconds``                      the process stops answering (liveness and
+                                            readiness fail, no capacity) after this long (none)
+``prestop_seconds``                         duration of a ``preStop`` hook without a ``sleep``
+                                            action of its own (0)
+``shutdown_seconds``                        time to exit after SIGTERM (0)
+``cpu_millicores_idle``                     CPU used with no traffic (5)
+``cpu_millicores_per_rps``                  extra CPU per request/second (1)
+``capacity_rps``                            requests/second one pod can serve (100)
+``image_size_bytes``                        reported in the ``Pulled`` event (50000000)
+``pullable``                                ``false``: the pull fails (ErrImagePull) (true)
+==========================================  ===============================================
+
+``sim.shipyard.dev/<field>`` applies to every container of the pod;
+``sim.shipyard.dev/<container>.<field>`` to one container and wins. Field names may be
+written with ``-`` for ``_`` (``crash-after-seconds``). Numbers are plain decimals, booleans
+``true``/``false``, and ``none``/``never``/empty clears an optional field. A value that does
+not parse is ignored (and logged).
+
+**Semantics.** Images are cached per node: ``IfNotPresent`` pulls only on a node without the
+image (a pod arriving while it is being pulled waits for that pull), ``Always`` always goes
+through a pull (instant when the layers are present), ``Never`` fails with
+``ErrImageNeverPull`` when absent. An init container whose profile never exits completes
+(exit 0) as soon as it runs — init containers run to completion by nature. ``stop`` runs the
+``preStop`` hook (``lifecycle.preStop.sleep.seconds``, else ``prestop_seconds``) within the
+grace period, then SIGTERM: the process exits 0 after ``shutdown_seconds``, or is SIGKILLed
+(exit 137) when the grace period (at least 2 s after the hook, as the kubelet grants) runs
+out; a hung process ignores SIGTERM. Probe handlers answer from the profile: startup passes
+once ``ready_after_seconds`` have elapsed, readiness too when ``ready``, liveness until the
+process hangs; failure messages are the ones kubelet probes print. Probes answer at once (a
+hung process fails the probe without the ``timeoutSeconds`` wait).
+
+**Metrics.** As :class:`~shipyard.cluster.metrics.PodMetrics`, a pod's CPU usage is the sum
+over its running containers of ``idle + per_rps × recorded load``, each capped by that
+container's CPU limit (the cgroup quota); ``None`` when nothing runs. As
+:class:`~shipyard.cluster.metrics.ServingPods`, a pod's capacity is its first container's
+``capacity_rps`` (the application; sidecars do not limit it) while every regular container is
+running, not stopping, not hung and ready-capable (``ready`` and ``ready_after_seconds``
+elapsed), else 0; ``record_load`` stores the rate the traffic model sends it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import math
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.cluster.kubelet.runtime import (
+    ContainerState,
+    ContainerStatus,
+    ImagePull,
+    PodRuntimeStatus,
+    ProbeKind,
+    ProbeResult,
+)
+from shipyard.cluster.podutil import quantity_units
+from shipyard.core.clock import Clock
+from shipyard.core.objects import Obj, meta
+
+__all__ = [
+    "ANNOTATION_PREFIX",
+    "ImageProfile",
+    "SimulatedRuntime",
+    "image_repository",
+    "normalized_repository",
+    "profile_for",
+]
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_PREFIX = "sim.shipyard.dev/"
+RUNTIME_NAME = "shipyard-sim"
+RUNTIME_VERSION = f"{RUNTIME_NAME}://0.1.0"
+EXIT_SIGKILL = 137
+MIN_GRACE_AFTER_HOOK = 2.0  # kuberuntime's minimumGracePeriodInSeconds
+_NONE_WORDS = frozenset({"", "none", "never", "null"})
+
+
+@dataclass(frozen=True)
+class ImageProfile:
+    """How a simulated container of an image behaves (see the module docstring)."""
+
+    pull_seconds: float = 2.0
+    startup_seconds: float = 1.0
+    ready_after_seconds: float = 0.0
+    ready: bool = True
+    crash_after_seconds: float | None = None
+    exit_code: int = 1
+    hang_after_seconds: float | None = None
+    prestop_seconds: float = 0.0
+    shutdown_seconds: float = 0.0
+    cpu_millicores_idle: float = 5.0
+    cpu_millicores_per_rps: float = 1.0
+    capacity_rps: float = 100.0
+    image_size_bytes: int = 50_000_000
+    pullable: bool = True
+
+    def with_overrides(self, values: Mapping[str, str]) -> ImageProfile:
+        """A copy with fields set from annotation strings; unparsable values are skipped."""
+        changes: dict[str, Any] = {}
+        for name, text in values.items():
+            try:
+                changes[name] = _parse_field(name, text)
+            except ValueError as e:
+                log.warning("ignoring %s%s=%r: %s", ANNOTATION_PREFIX, name, text, e)
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ImageProfile)}
+_OPTIONAL = frozenset({"crash_after_seconds", "hang_after_seconds"})
+_BOOLS = frozenset({"ready", "pullable"})
+_INTS = frozenset({"exit_code", "image_size_bytes"})
+
+
+def _parse_field(name: str, text: str) -> Any:
+    value = text.strip().lower()
+    if name in _OPTIONAL and value in _NONE_WORDS:
+        return None
+    if name in _BOOLS:
+        if value not in ("true", "false"):
+            raise ValueError("expected true or false")
+        return value == "true"
+    if name in _INTS:
+        return int(value)
+    number = float(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def profile_overrides(annotations: Mapping[str, str], container: str) -> dict[str, str]:
+    """The ``sim.shipyard.dev/`` annotations that apply to one container, by field name."""
+    general: dict[str, str] = {}
+    specific: dict[str, str] = {}
+    for key, value in annotations.items():
+        if not key.startswith(ANNOTATION_PREFIX):
+            continue
+        name = key[len(ANNOTATION_PREFIX) :]
+        target, dot, field_name = name.rpartition(".")
+        field_name = field_name.replace("-", "_")
+        if field_name not in _FIELDS:
+            continue
+        if not dot:
+            general[field_name] = value
+        elif target == container:
+            specific[field_name] = value
+    return {**general, **specific}
+
+
+def image_repository(image: str) -> str:
+    """The reference without tag or digest: ``example/web:2`` -> ``example/web``."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def normalized_repository(image: str) -> str:
+    """The fully qualified repository: ``alpine`` -> ``docker.io/library/alpine``."""
+    repo = image_repository(image)
+    first, slash, _ = repo.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return repo
+    if not slash:
+        return f"docker.io/library/{repo}"
+    return f"docker.io/{repo}"
+
+
+def profile_for(profiles: Mapping[str, ImageProfile], image: str) -> ImageProfile:
+    """Exact reference, then repository without tag, then ``*``, then the default."""
+    for key in (image, image_repository(image), "*"):
+        found = profiles.get(key)
+        if found is not None:
+            return found
+    return ImageProfile()
+
+
+# --- container instances ----------------------------------------------------------------
+
+
+@dataclass
+class _Instance:
+    """One start of one container: a timeline fixed at start, changed only by ``stop``."""
+
+    name: str
+    attempt: int
+    image: str
+    profile: ImageProfile
+    container_id: str
+    image_id: str
+    pull: ImagePull | None
+    running_at: float | None  # None: it never runs (the pull failed)
+    exit_at: float | None
+    exit_code: int
+    waiting_reason: str = "ContainerCreating"
+    waiting_message: str = ""
+    limit_millicores: int | None = None
+    stop_at: float | None = None
+    stop_code: int = 0
+
+    def finish(self) -> tuple[float, int] | None:
+        """When and how the process ends, as far as known now."""
+        ends = [(self.exit_at, self.exit_code), (self.stop_at, self.stop_code)]
+        known = [(t, c) for t, c in ends if t is not None]
+        return min(known, key=lambda e: e[0]) if known else None
+
+    def state(self, now: float) -> ContainerState:
+        end = self.finish()
+        if end is not None and end[0] <= now:
+            return ContainerState.EXITED
+        if self.running_at is not None and self.running_at <= now:
+            return ContainerState.RUNNING
+        return ContainerState.WAITING
+
+    def created(self, now: float) -> bool:
+        return self.running_at is not None and self.running_at <= now
+
+    def hang_at(self) -> float:
+        """When the process stops answering (``math.inf``: never)."""
+        after = self.profile.hang_after_seconds
+        if after is None or self.running_at is None:
+            return math.inf
+        return self.running_at + after
+
+    def hung(self, now: float) -> bool:
+        return self.hang_at() <= now
+
+    def ready_capable(self, now: float) -> bool:
+        p = self.profile
+        return (
+            p.ready
+            and self.running_at is not None
+            and self.running_at + p.ready_after_seconds <= now
+            and not self.hung(now)
+        )
+
+    def status(self, now: float, previous: _Instance | None = None) -> ContainerStatus:
+        state = self.state(now)
+        pull = self.pull
+        if pull is not None and pull.finished_at is not None and pull.finished_at > now:
+            pull = dataclasses.replace(pull, finished_at=None, error="")
+        common: dict[str, Any] = {
+            "name": self.name,
+            "attempt": self.attempt,
+            "image": self.image,
+            "state": state,
+            "pull": pull,
+            "previous": previous.status(now) if previous is not None else None,
+        }
+        if state is ContainerState.WAITING:
+            never = self.running_at is None and (pull is None or bool(pull.error))
+            return ContainerStatus(
+                **common,
+                reason=self.waiting_reason if never else "ContainerCreating",
+                message=self.waiting_message if never else "",
+            )
+        end = self.finish()
+        exited = state is ContainerState.EXITED and end is not None
+        code = end[1] if exited and end is not None else None
+        return ContainerStatus(
+            **common,
+            container_id=self.container_id,
+            image_id=self.image_id,
+            started_at=self.running_at,
+            finished_at=end[0] if exited and end is not None else None,
+            exit_code=code,
+            reason=("Completed" if code == 0 else "Error") if exited else "",
+            stopping=self.stop_at is not None and not exited,
+        )
+
+    def next_change(self, now: float) -> float | None:
+        times = [self.running_at, self.exit_at, self.stop_at]
+        if self.pull is not None:
+            times.append(self.pull.finished_at)
+        future = [t for t in times if t is not None and t > now]
+        return min(future) if future else None
+
+
+@dataclass
+class _Sandbox:
+    uid: str
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    regular: list[str] = field(default_factory=list)  # the regular containers, in spec order
+    instances: dict[str, list[_Instance]] = field(default_factory=dict)
+
+    def latest(self, container: str) -> _Instance | None:
+        found = self.instances.get(container)
+        return found[-1] if found else None
+
+    def all_latest(self) -> Iterator[_Instance]:
+        for found in self.instances.values():
+            if found:
+                yield found[-1]
+
+
+# --- the runtime --------------------------------------------------------------------------
+
+
+class SimulatedRuntime:
+    """A :class:`~.runtime.ContainerRuntime`, ``PodMetrics`` and ``ServingPods`` in one."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        profiles: Mapping[str, ImageProfile] | None = None,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self._clock = clock
+        self._profiles: dict[str, ImageProfile] = dict(profiles or {})
+        self._seed = seed
+        self._sandboxes: dict[str, _Sandbox] = {}
+        self._by_name: dict[tuple[str, str], str] = {}
+        self._images: dict[str, dict[str, float]] = {}
+        self._load: dict[tuple[str, str], float] = {}
+        self._ips = 0
+        self._lock = threading.RLock()
+
+    @property
+    def version(self) -> str:
+        return RUNTIME_VERSION
+
+    def set_profile(self, image: str, profile: ImageProfile) -> None:
+        """Add or replace the profile of an image reference, repository or ``*``."""
+        with self._lock:
+            self._profiles[image] = profile
+
+    # -- ContainerRuntime ---------------------------------------------------------------------
+
+    def start(self, pod: Obj, container: str) -> None:
+        with self._lock:
+            spec, init = _container_spec(pod, container)
+            if spec is None:
+                raise ValueError(f"pod {_pod_name(pod)} has no container {container!r}")
+            sandbox = self._sandbox(pod)
+            now = self._clock.now()
+            latest = sandbox.latest(container)
+            if (
+                latest is not None
+                and latest.created(now)
+                and latest.state(now) is not (ContainerState.EXITED)
+            ):
+                return  # already running: starting is idempotent
+            instances = sandbox.instances.setdefault(container, [])
+            if latest is not None and not latest.created(now):
+                instances.pop()  # a failed or abandoned pull is replaced, not counted
+            attempt = instances[-1].attempt + 1 if instances else 0
+            instances.append(self._new_instance(pod, sandbox, spec, attempt, init=init))
+            del instances[:-2]
+
+    def stop(self, pod: Obj, grace_seconds: float, *, container: str | None = None) -> None:
+        with self._lock:
+            sandbox = self._sandboxes.get(_uid(pod))
+            if sandbox is None:
+                return
+            now = self._clock.now()
+            for name, instances in sandbox.instances.items():
+                if instances and container in (None, name):
+                    self._stop_instance(pod, instances, grace_seconds, now)
+
+    def status(self, pod: Obj) -> PodRuntimeStatus:
+        with self._lock:
+            sandbox = self._sandboxes.get(_uid(pod))
+            if sandbox is None:
+                return PodRuntimeStatus()
+            now = self._clock.now()
+            containers: dict[str, ContainerStatus] = {}
+            changes: list[float] = []
+            for name, instances in sandbox.instances.items():
+                if not instances:
+                    continue
+                previous = instances[-2] if len(instances) > 1 else None
+                containers[name] = instances[-1].status(now, previous)
+                change = instances[-1].next_change(now)
+                if change is not None:
+                    changes.append(change)
+            return PodRuntimeStatus(sandbox.ip, containers, min(changes) if changes else None)
+
+    def probe(
+        self, pod: Obj, container: str, kind: ProbeKind, probe: Mapping[str, Any]
+    ) -> ProbeResult:
+        with self._lock:
+            sandbox = self._sandboxes.get(_uid(pod))
+            inst = sandbox.latest(container) if sandbox is not None else None
+            now = self._clock.now()
+            if sandbox is None or inst is None or inst.state(now) is not ContainerState.RUNNING:
+                return ProbeResult(False, "container is not running")
+            if inst.hung(now):
+                return ProbeResult(False, _timeout_message(probe, sandbox.ip, pod, container))
+            if kind is ProbeKind.LIVENESS or (
+                inst.running_at is not None
+                and inst.running_at + inst.profile.ready_after_seconds <= now
+                and (kind is ProbeKind.STARTUP or inst.profile.ready)
+            ):
+                return ProbeResult(True, stable_until=inst.hang_at())
+            return ProbeResult(False, _refused_message(probe, sandbox.ip, pod, container))
+
+    def remove(self, pod: Obj) -> None:
+        with self._lock:
+            sandbox = self._sandboxes.pop(_uid(pod), None)
+            if sandbox is None:
+                return
+            name = (sandbox.namespace, sandbox.name)
+            if self._by_name.get(name) == sandbox.uid:
+                del self._by_name[name]
+                self._load.pop(name, None)
+
+    # -- PodMetrics and ServingPods -------------------------------------------------------------
+
+    def pod_cpu_usage(self, namespace: str, name: str) -> float | None:
+        with self._lock:
+            sandbox = self._named(namespace, name)
+            if sandbox is None:
+                return None
+            now = self._clock.now()
+            rps = self._load.get((namespace, name), 0.0)
+            running = [i for i in sandbox.all_latest() if i.state(now) is ContainerState.RUNNING]
+            if not running:
+                return None
+            return sum(_container_cpu(i, rps) for i in running)
+
+    def capacity(self, namespace: str, name: str) -> float:
+        with self._lock:
+            sandbox = self._named(namespace, name)
+            if sandbox is None:
+                return 0.0
+            now = self._clock.now()
+            apps = [sandbox.latest(c) for c in sandbox.regular]
+            if not apps or any(not _serving(i, now) for i in apps):
+                return 0.0
+            first = apps[0]
+            return first.profile.capacity_rps if first is not None else 0.0
+
+    def record_load(self, namespace: str, name: str, rps: float) -> None:
+        with self._lock:
+            self._load[(namespace, name)] = max(0.0, rps)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _sandbox(self, pod: Obj) -> _Sandbox:
+        uid = _uid(pod)
+        sandbox = self._sandboxes.get(uid)
+        if sandbox is None:
+            md = meta(pod)
+            node = str((pod.get("spec") or {}).get("nodeName") or "")
+            sandbox = _Sandbox(
+                uid,
+                str(md.get("namespace") or ""),
+                str(md.get("name") or ""),
+                node,
+                self._ip(),
+                _regular_container_names(pod),
+            )
+            self._sandboxes[uid] = sandbox
+            self._by_name[(sandbox.namespace, sandbox.name)] = uid
+        return sandbox
+
+    def _named(self, namespace: str, name: str) -> _Sandbox | None:
+        uid = self._by_name.get((namespace, name))
+        return self._sandboxes.get(uid) if uid is not None else None
+
+    def _ip(self) -> str:
+        n = self._ips
+        self._ips += 1
+        rest, last = divmod(n, 254)
+        third, second = rest % 256, 244 + rest // 256
+        return f"10.{second}.{third}.{last + 1}"
+
+    def _new_instance(
+        self, pod: Obj, sandbox: _Sandbox, spec: Mapping[str, Any], attempt: int, *, init: bool
+    ) -> _Instance:
+        name = str(spec.get("name"))
+        image = str(spec.get("image") or "")
+        annotations = meta(pod).get("annotations") or {}
+        profile = profile_for(self._profiles, image).with_overrides(
+            profile_overrides(annotations, name)
+        )
+        now = self._clock.now()
+        pull, ready_at, error = self._pull(sandbox.node, image, spec, profile, now)
+        inst = _Instance(
+            name=name,
+            attempt=attempt,
+            image=image,
+            profile=profile,
+            container_id=f"{RUNTIME_NAME}://{self._hex(sandbox.uid, name, attempt, now)}",
+            image_id=f"{normalized_repository(image)}@sha256:{_sha256(image)}",
+            pull=pull,
+            running_at=None if error else ready_at + profile.startup_seconds,
+            exit_at=None,
+            exit_code=profile.exit_code,
+            limit_millicores=_cpu_limit(spec),
+        )
+        if error:
+            inst.waiting_reason, inst.waiting_message = error
+        elif inst.running_at is not None:
+            inst.exit_at, inst.exit_code = _natural_exit(profile, inst.running_at, init=init)
+        return inst
+
+    def _pull(
+        self, node: str, image: str, spec: Mapping[str, Any], profile: ImageProfile, now: float
+    ) -> tuple[ImagePull | None, float, tuple[str, str] | None]:
+        """(the pull, when the image is usable, an error (reason, message) if it never is)."""
+        cache = self._images.setdefault(node, {})
+        available = cache.get(image)
+        policy = spec.get("imagePullPolicy") or "IfNotPresent"
+        present = available is not None and available <= now
+        if policy == "Never":
+            if present:
+                return None, now, None
+            return None, now, ("ErrImageNeverPull", _never_pull_message(image))
+        if present and policy != "Always":
+            return None, now, None
+        if not profile.pullable:
+            done = now + profile.pull_seconds
+            error = _pull_error(image)
+            return ImagePull(now, done, 0, error), done, ("ErrImagePull", error)
+        done = now if present else (available or now + profile.pull_seconds)
+        if available is None or done < available:
+            cache[image] = done
+        return ImagePull(now, done, profile.image_size_bytes), done, None
+
+    def _stop_instance(
+        self, pod: Obj, instances: list[_Instance], grace: float, now: float
+    ) -> None:
+        inst = instances[-1]
+        if not inst.created(now):
+            instances.pop()  # never started: abandon the pull / creation
+            return
+        if inst.state(now) is ContainerState.EXITED:
+            return
+        if grace <= 0:
+            stop_at, code = now, EXIT_SIGKILL
+        else:
+            hook = min(_prestop_seconds(pod, inst), grace) if _has_prestop(pod, inst) else 0.0
+            kill_at = now + max(grace, hook + MIN_GRACE_AFTER_HOOK) if hook else now + grace
+            exits_at = now + hook + inst.profile.shutdown_seconds
+            if inst.hung(now) or exits_at > kill_at:
+                stop_at, code = kill_at, EXIT_SIGKILL
+            else:
+                stop_at, code = exits_at, 0
+        if inst.stop_at is None or stop_at < inst.stop_at:
+            inst.stop_at, inst.stop_code = stop_at, code
+
+    def _hex(self, *parts: object) -> str:
+        return _sha256(":".join(str(p) for p in (self._seed, *parts)))
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _uid(pod: Obj) -> str:
+    md = meta(pod)
+    return str(md.get("uid") or f"{md.get('namespace')}/{md.get('name')}")
+
+
+def _pod_name(pod: Obj) -> str:
+    md = meta(pod)
+    return f"{md.get('namespace')}/{md.get('name')}"
+
+
+def _container_spec(pod: Obj, name: str) -> tuple[Mapping[str, Any] | None, bool]:
+    spec = pod.get("spec") or {}
+    for key, init in (("initContainers", True), ("containers", False)):
+        for container in spec.get(key) or ():
+            if container.get("name") == name:
+                return container, init
+    return None, False
+
+
+def _regular_container_names(pod: Obj) -> list[str]:
+    return [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or ()]
+
+
+def _cpu_limit(spec: Mapping[str, Any]) -> int | None:
+    limit = ((spec.get("resources") or {}).get("limits") or {}).get("cpu")
+    return quantity_units("cpu", limit) if limit is not None else None
+
+
+def _natural_exit(
+    profile: ImageProfile, running_at: float, *, init: bool
+) -> tuple[float | None, int]:
+    if profile.crash_after_seconds is not None:
+        return running_at + profile.crash_after_seconds, profile.exit_code
+    if init:
+        return running_at, 0
+    return None, profile.exit_code
+
+
+def _container_cpu(inst: _Instance, rps: float) -> float:
+    p = inst.profile
+    usage = p.cpu_millicores_idle + p.cpu_millicores_per_rps * rps
+    if inst.limit_millicores is not None:
+        usage = min(usage, float(inst.limit_millicores))
+    return usage
+
+
+def _serving(inst: _Instance | None, now: float) -> bool:
+    return (
+        inst is not None
+        and inst.state(now) is ContainerState.RUNNING
+        and inst.stop_at is None
+        and inst.ready_capable(now)
+    )
+
+
+def _container_of(pod: Obj, name: str) -> Mapping[str, Any]:
+    spec, _ = _container_spec(pod, name)
+    return spec or {}
+
+
+def _has_prestop(pod: Obj, inst: _Instance) -> bool:
+    return bool((_container_of(pod, inst.name).get("lifecycle") or {}).get("preStop"))
+
+
+def _prestop_seconds(pod: Obj, inst: _Instance) -> float:
+    hook = (_container_of(pod, inst.name).get("lifecycle") or {}).get("preStop") or {}
+    sleep = (hook.get("sleep") or {}).get("seconds")
+    return float(sleep) if isinstance(sleep, int | float) else inst.profile.prestop_seconds
+
+
+def _port(handler: Mapping[str, Any], pod: Obj, container: str) -> str:
+    port = handler.get("port", "")
+    if isinstance(port, str) and not port.isdigit():
+        for p in _container_of(pod, container).get("ports") or ():
+            if p.get("name") == port:
+                return str(p.get("containerPort"))
+    return str(port)
+
+
+def _timeout_message(probe: Mapping[str, Any], ip: str, pod: Obj, container: str) -> str:
+    if (h := probe.get("httpGet")) is not None:
+        scheme = str(h.get("scheme") or "HTTP").lower()
+        url = f"{scheme}://{ip}:{_port(h, pod, container)}{h.get('path') or '/'}"
+        return (
+            f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting '
+            "headers)"
+        )
+    if (h := probe.get("tcpSocket")) is not None:
+        return f"dial tcp {ip}:{_port(h, pod, container)}: i/o timeout"
+    if (h := probe.get("grpc")) is not None:
+        seconds = probe.get("timeoutSeconds") or 1
+        return f'timeout: failed to connect service "{ip}:{h.get("port")}" within {seconds}s'
+    command = " ".join(str(a) for a in (probe.get("exec") or {}).get("command") or ())
+    return f'command "{command}" timed out'
+
+
+def _refused_message(probe: Mapping[str, Any], ip: str, pod: Obj, container: str) -> str:
+    if probe.get("httpGet") is not None:
+        return "HTTP probe failed with statuscode: 503"
+    if (h := probe.get("tcpSocket")) is not None:
+        return f"dial tcp {ip}:{_port(h, pod, container)}: connect: connection refused"
+    if probe.get("grpc") is not None:
+        return 'service unhealthy (responded with "NOT_SERVING")'
+    return ""
+
+
+def _pull_error(image: str) -> str:
+    ref = f"{normalized_repository(image)}:{_tag(image)}"
+    return (
+        f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": '
+        f"{ref}: not found"
+    )
+
+
+def _never_pull_message(image: str) -> str:
+    return f'Container image "{image}" is not present with pull policy of Never'
+
+
+def _tag(image: str) -> str:
+    repo = image_repository(image)
+    rest = image[len(repo) :]
+    return rest[1:] if rest.startswith(":") else "latest"
