@@ -40,7 +40,7 @@ def test_a_pod_goes_pending_running_ready_with_events() -> None:
     assert ready["message"] == "containers with unready status: [main]"
     expect_condition(pending, "PodScheduled", "True")
     assert pending["status"]["hostIP"] == "127.1.1.1"
-    assert pending["status"]["podIP"].startswith("10.244.")
+    assert pending["status"]["podIP"].startswith("127.128.")
     assert pending["status"]["startTime"] == "2026-01-01T00:00:00Z"
 
     cluster.advance(3)

@@ -150,7 +150,7 @@ def test_a_container_pulls_then_creates_then_runs() -> None:
         0,
     )
     assert main.pull is not None and main.pull.finished_at is None
-    assert status.ip.startswith("10.244.") and status.next_change == 2.0
+    assert status.ip.startswith("127.128.") and status.next_change == 2.0
     clock.advance(2)
     assert rt.status(pod).containers["main"].pull.finished_at == 2.0  # type: ignore[union-attr]
     assert rt.status(pod).next_change == 3.0

@@ -497,11 +497,13 @@ class SimulatedRuntime:
         return self._sandboxes.get(uid) if uid is not None else None
 
     def _ip(self) -> str:
+        """Pod IPs are loopback addresses in 127.128.0.0/9, as live mode gives each pod its own
+        (nodes use 127.1.x.y and Services 127.96.0.0/12), so nothing ever points elsewhere."""
         n = self._ips
         self._ips += 1
         rest, last = divmod(n, 254)
-        third, second = rest % 256, 244 + rest // 256
-        return f"10.{second}.{third}.{last + 1}"
+        third, second = rest % 256, 128 + (rest // 256) % 128
+        return f"127.{second}.{third}.{last + 1}"
 
     def _new_instance(
         self, pod: Obj, sandbox: _Sandbox, spec: Mapping[str, Any], attempt: int, *, init: bool
