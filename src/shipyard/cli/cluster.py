@@ -18,9 +18,19 @@ import typer
 
 from shipyard.cli.output import describe as describe_text
 from shipyard.cli.output import format_objects, table_for
+from shipyard.cluster.client import EmbeddedClient
+from shipyard.cluster.workloads.rollout import (
+    history_table,
+    rollout_history,
+    rollout_status,
+    rollout_undo,
+)
+from shipyard.core.clock import format_time
+from shipyard.core.durations import DurationError, format_duration, parse_duration
 from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, meta
-from shipyard.platform.wiring import default_data_dir, open_cluster
+from shipyard.platform.session import ClusterSession
+from shipyard.platform.wiring import default_data_dir
 from shipyard.store.manifests import apply_object, load_manifests
 from shipyard.store.scheme import KindInfo
 from shipyard.store.store import Store
@@ -48,17 +58,23 @@ def _cluster(data_dir: DataDir = None) -> None:
 
 
 @contextmanager
-def _open() -> Iterator[Store]:
+def _session() -> Iterator[ClusterSession]:
     try:
-        store = open_cluster(_state.get("data_dir") or default_data_dir())
+        session = ClusterSession(_state.get("data_dir") or default_data_dir())
     except ShipyardError as e:
         _fail(e)
     try:
-        yield store
+        yield session
     except ShipyardError as e:
         _fail(e)
     finally:
-        store.close()
+        session.close()
+
+
+@contextmanager
+def _open() -> Iterator[Store]:
+    with _session() as session:
+        yield session.store
 
 
 def _fail(error: ShipyardError) -> None:
@@ -274,3 +290,98 @@ def _delete_targets(
 def _usage(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+Duration = Annotated[str, typer.Argument(help="Go duration: 30s, 5m, 1h30m.")]
+
+
+def _seconds(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except DurationError as e:
+        _usage(str(e))
+    return 0.0
+
+
+@app.command("run-for")
+def run_for(duration: Duration) -> None:
+    """Advance the (virtual-time) cluster: every controller and kubelet runs for DURATION."""
+    seconds = _seconds(duration)
+    with _session() as session:
+        session.run_for(seconds)
+        pods = session.store.list("v1", "Pod").items
+        phases: dict[str, int] = {}
+        for pod in pods:
+            phase = str((pod.get("status") or {}).get("phase") or "Unknown")
+            phases[phase] = phases.get(phase, 0) + 1
+        summary = ", ".join(f"{n} {p}" for p, n in sorted(phases.items())) or "no pods"
+        typer.echo(
+            f"advanced {format_duration(seconds)} to {format_time(session.clock.now())}: {summary}"
+        )
+
+
+rollout_app = typer.Typer(no_args_is_help=True, help="Manage the rollout of a Deployment.")
+app.add_typer(rollout_app, name="rollout")
+Target = Annotated[str, typer.Argument(help="deployment/NAME")]
+
+
+def _deployment_name(target: str) -> str:
+    kind, _, name = target.partition("/")
+    if not name or kind.lower() not in (
+        "deployment",
+        "deployments",
+        "deploy",
+        "deployment.apps",
+        "deployments.apps",
+    ):
+        _usage(f'expected deployment/NAME, got "{target}"')
+    return name
+
+
+@rollout_app.command("status")
+def rollout_status_cmd(
+    target: Target,
+    namespace: Namespace = None,
+    timeout: Annotated[str, typer.Option(help="How long to run the cluster waiting.")] = "10m",
+    watch: Annotated[bool, typer.Option("--watch/--no-watch", "-w")] = True,
+) -> None:
+    """Show the rollout's progress, running the cluster until it completes (or --timeout)."""
+    name, limit = _deployment_name(target), _seconds(timeout)
+    with _session() as session:
+        client = EmbeddedClient(session.store)
+        ns = namespace or "default"
+        done, message = rollout_status(client, ns, name)
+        typer.echo(message)
+        waited, last = 0.0, message
+        while watch and not done and waited < limit:
+            session.run_for(5)
+            waited += 5
+            done, message = rollout_status(client, ns, name)
+            if message != last:
+                typer.echo(message)
+                last = message
+        if not done:
+            raise typer.Exit(1)
+
+
+@rollout_app.command("history")
+def rollout_history_cmd(target: Target, namespace: Namespace = None) -> None:
+    """List the Deployment's revisions."""
+    name = _deployment_name(target)
+    with _session() as session:
+        entries = rollout_history(EmbeddedClient(session.store), namespace or "default", name)
+        typer.echo(f"deployment.apps/{name}")
+        typer.echo(history_table(entries))
+
+
+@rollout_app.command("undo")
+def rollout_undo_cmd(
+    target: Target,
+    namespace: Namespace = None,
+    to_revision: Annotated[int, typer.Option("--to-revision")] = 0,
+) -> None:
+    """Roll back to the previous revision (or --to-revision)."""
+    name = _deployment_name(target)
+    with _session() as session:
+        client = EmbeddedClient(session.store)
+        typer.echo(rollout_undo(client, namespace or "default", name, to_revision))

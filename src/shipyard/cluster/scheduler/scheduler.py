@@ -1,0 +1,438 @@
+"""The scheduler controller: kube-scheduler's loop over the embedded cluster.
+
+``Scheduler(client)`` follows Pods, Nodes, Namespaces and PriorityClasses through the
+client's change stream (``add_listener``, registered when it is built, after one initial
+list) and keeps :class:`~.snapshot.Snapshot` and :class:`~.queue.SchedulingQueue` current —
+no listing per pod. Pods it schedules: no ``spec.nodeName``, ``spec.schedulerName`` equal to
+its ``scheduler_name``, not terminating, not finished, without scheduling gates (a gated pod
+gets ``PodScheduled=False``, reason ``SchedulingGated``, once).
+
+As a :class:`~shipyard.cluster.runtime.Controller` it watches Pods and Nodes and maps every
+change to one key, the queue (:attr:`Scheduler.queue_key`); ``reconcile`` of that key moves
+finished backoffs on, then schedules up to :data:`BATCH` pods in queue order (higher priority
+first, then older) and asks to be called again when the next backoff or the unschedulable
+fallback (60 s) is due, or at once when pods are left.
+
+For each pod (``scheduleOne``):
+
+- **Bound**: the pod is *assumed* on its node in the cache, then ``spec.nodeName`` is set (an
+  update carrying the resourceVersion the decision was made on: a pod changed meanwhile is a
+  conflict, backs off and is decided again, never bound on stale facts), then the status
+  condition ``PodScheduled=True`` (status subresource), then the Event ``Scheduled`` —
+  ``Successfully assigned <ns>/<pod> to <node>`` — from ``default-scheduler``. Kubernetes does
+  the first two in one write through the ``pods/binding`` subresource, which the store does not
+  serve: two writes here. Write errors are handled per pod (a conflict is not raised to the
+  runtime, which would abandon the rest of the batch).
+- **Unschedulable**: DefaultPreemption runs (:mod:`.preemption`); victims get the
+  ``DisruptionTarget`` condition (reason ``PreemptionByScheduler``), are deleted gracefully
+  and get the Event ``Preempted`` (``Preempted by pod <uid> on node <node>``); lower-priority
+  pods nominated to that node lose their nomination. The pod's status gets ``PodScheduled=False``,
+  reason ``Unschedulable``, with the FitError message, and ``nominatedNodeName`` when
+  preemption chose a node (one status write, skipped when nothing changed), plus the Warning
+  Event ``FailedScheduling`` with the same message (folded into a count by the recorder). The
+  pod waits in the queue for an event that may help it.
+
+**Threads.** One lock guards the cache and the queue. A change delivered while another thread
+holds it (a batch, in live mode) goes to an inbox the holder empties after each pod, so the
+store's event delivery — shared by every controller — never waits on a scheduling batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from shipyard.cluster.client import Client
+from shipyard.cluster.events import NORMAL, WARNING, EventRecorder
+from shipyard.cluster.podutil import condition, set_condition
+from shipyard.cluster.runtime import Result, Watches
+from shipyard.cluster.scheduler.framework import fit_error_message
+from shipyard.cluster.scheduler.podinfo import (
+    DEFAULT_SCHEDULER,
+    PodInfo,
+    PodKey,
+    PriorityClassInfo,
+    pod_key,
+)
+from shipyard.cluster.scheduler.preemption import (
+    PREEMPTION_BY_SCHEDULER,
+    Candidate,
+    DisruptionBudget,
+    budgets_of,
+    preempt,
+)
+from shipyard.cluster.scheduler.profile import Profile, ScheduleResult
+from shipyard.cluster.scheduler.queue import QueuedPod, SchedulingQueue
+from shipyard.cluster.scheduler.snapshot import Snapshot
+from shipyard.core.clock import format_time
+from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
+from shipyard.core.objects import Obj, ObjectKey, meta
+from shipyard.store.backends import DELETED
+from shipyard.store.watch import WatchEvent
+
+__all__ = ["BATCH", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+"""Pods scheduled per reconcile before yielding to the other controllers."""
+
+GATED_MESSAGE = "Scheduling is blocked due to non-empty scheduling gates"
+
+
+class Scheduler:
+    """kube-scheduler for one profile; see the module docstring."""
+
+    name = "cluster.scheduler"
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        recorder: EventRecorder | None = None,
+        scheduler_name: str = DEFAULT_SCHEDULER,
+        percentage_of_nodes_to_score: int | None = None,
+    ) -> None:
+        self._client = client
+        self._clock = client.clock
+        self.scheduler_name = scheduler_name
+        self._recorder = recorder or EventRecorder(client, scheduler_name)
+        self.profile = Profile(percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+        self.snapshot = Snapshot()
+        self.queue = SchedulingQueue()
+        self.queue_key = ObjectKey("scheduling.k8s.io/v1", "SchedulingQueue", "", scheduler_name)
+        self._gated: dict[PodKey, PodInfo] = {}
+        self._stamp: tuple[float, str] = (-1.0, "")
+        self._lock = threading.RLock()
+        self._inbox: deque[WatchEvent] = deque()
+        self._unsubscribe = client.add_listener(self._on_event)
+        self._initial_list()
+
+    # -- the controller contract -------------------------------------------------------------
+
+    def watches(self) -> list[Watches]:
+        def to_queue(obj: Obj) -> tuple[ObjectKey, ...]:
+            return (self.queue_key,)
+
+        return [Watches("v1", "Pod", to_queue), Watches("v1", "Node", to_queue)]
+
+    def reconcile(self, key: ObjectKey) -> Result | None:
+        try:
+            with self._lock:
+                return self._schedule_batch(self._clock.now())
+        finally:
+            self._take_inbox()  # events other threads left while the batch held the lock
+
+    def _schedule_batch(self, now: float) -> Result | None:
+        self._take_inbox()
+        self._mark_gated()
+        self.queue.flush(now)
+        for _ in range(BATCH):
+            queued = self.queue.pop()
+            if queued is None:
+                break
+            self._attempt(queued, now)
+            self._take_inbox()
+        else:
+            return Result(requeue_after=0)
+        wake = self.queue.next_wakeup()
+        return None if wake is None else Result(requeue_after=max(0.0, wake - now))
+
+    def close(self) -> None:
+        """Stop following the cluster."""
+        self._unsubscribe()
+
+    # -- following the cluster ---------------------------------------------------------------
+
+    def _initial_list(self) -> None:
+        with self._lock:
+            for kind in (("scheduling.k8s.io/v1", "PriorityClass"), ("v1", "Namespace"),
+                         ("v1", "Node"), ("v1", "Pod")):  # fmt: skip
+                for obj in self._client.list(*kind).items:
+                    self._apply("ADDED", obj)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        """A change: applied now, or — while another thread holds the scheduler for a batch —
+        left in the inbox for that thread, so the store's event delivery never waits on us."""
+        if event.object.get("kind") in _FOLLOWED:
+            self._inbox.append(event)
+            self._take_inbox()
+
+    def _take_inbox(self) -> None:
+        while self._inbox and self._lock.acquire(blocking=False):
+            try:
+                while self._inbox:
+                    event = self._inbox.popleft()
+                    self._apply(event.type, event.object)
+            finally:
+                self._lock.release()
+
+    def _apply(self, type_: str, obj: Obj) -> None:
+        kind = obj.get("kind")
+        if kind == "Pod":
+            self._on_pod(type_, obj)
+        elif kind == "Node":
+            self._on_node(type_, obj)
+        elif kind == "Namespace":
+            name = str(meta(obj).get("name"))
+            if type_ == DELETED:
+                self.snapshot.namespaces.pop(name, None)
+            else:
+                self.snapshot.namespaces[name] = meta(obj).get("labels") or {}
+        elif kind == "PriorityClass":
+            if type_ == DELETED:
+                self.snapshot.remove_priority_class(str(meta(obj).get("name")))
+            else:
+                self.snapshot.set_priority_class(PriorityClassInfo.from_object(obj))
+
+    def _on_node(self, type_: str, node: Obj) -> None:
+        now = self._clock.now()
+        if type_ == DELETED:
+            self.snapshot.remove_node(str(meta(node).get("name")))
+        elif self.snapshot.set_node(node):
+            self.queue.move_all(now)
+
+    def _on_pod(self, type_: str, pod: Obj) -> None:
+        now = self._clock.now()
+        key = pod_key(pod)
+        bound_before = self.snapshot.pods.get(key)
+        if type_ == DELETED:
+            self._forget_pending(key)
+            if self.snapshot.remove_pod(key) is not None:
+                self.queue.pod_deleted(now)
+            return
+        queued = self.queue.get(key)
+        previous = bound_before or (queued.info if queued is not None else None)
+        if previous is not None and _older(pod, previous.obj):
+            return
+        info = self.snapshot.pod_info(pod, previous)
+        if info.node_name:
+            self._forget_pending(key)
+            self.snapshot.set_pod(info)
+            if bound_before is None and not info.terminal:
+                self.queue.pod_added(now)
+            elif bound_before is not None and info.terminal:
+                self.queue.pod_deleted(now)
+            elif bound_before is not None and bound_before.labels != info.labels:
+                self.queue.pod_added(now)
+            return
+        self._on_pending(info, previous, now)
+
+    def _on_pending(self, info: PodInfo, previous: PodInfo | None, now: float) -> None:
+        if info.scheduler_name != self.scheduler_name or info.terminating or info.terminal:
+            self._forget_pending(info.key)
+            return
+        if info.gated:
+            self.queue.delete(info.key)
+            self._gated[info.key] = info
+            return
+        self._gated.pop(info.key, None)
+        relevant = (
+            previous is None or previous.spec is not info.spec or previous.labels != info.labels
+        )
+        self.queue.add(info, now, relevant=relevant)
+        if info.nominated_node:
+            self.snapshot.nominate(info, info.nominated_node)
+        else:
+            self.snapshot.clear_nomination(info.key)
+
+    def _forget_pending(self, key: PodKey) -> None:
+        self.queue.delete(key)
+        self.snapshot.clear_nomination(key)
+        self._gated.pop(key, None)
+
+    # -- one scheduling attempt --------------------------------------------------------------
+
+    def _attempt(self, queued: QueuedPod, now: float) -> None:
+        try:
+            result = self.profile.schedule(queued.info, self.snapshot)
+            if result.node is not None:
+                self._bind(queued, result.node, now)
+            else:
+                self._unschedulable(queued, result, now)
+        except Exception:
+            log.exception("scheduling %s/%s failed", queued.info.namespace, queued.info.name)
+            self.queue.failed(queued, now, rejected_by=None)
+
+    def _bind(self, queued: QueuedPod, node: str, now: float) -> None:
+        info = queued.info
+        assumed = info.assumed_on(node)
+        self.snapshot.clear_nomination(info.key)
+        self.snapshot.set_pod(assumed)
+        try:
+            # Carries the resourceVersion the decision was made on: a pod changed meanwhile
+            # is a conflict and is tried again, never bound on stale facts.
+            bound = self._client.update(assumed.obj)
+        except ConflictError:  # changed since the decision: back off, then decide again
+            self._forget_assumed(assumed)
+            self.queue.failed(queued, now, rejected_by=None)
+            return
+        except NotFoundError:
+            self._forget_assumed(assumed)
+            self.queue.done(info.key)
+            return
+        except ShipyardError as e:
+            log.warning("binding %s/%s to %s failed: %s", info.namespace, info.name, node, e)
+            self._forget_assumed(assumed)
+            self.queue.failed(queued, now, rejected_by=None)
+            return
+        # When the watch event comes later (another thread delivers it), it is then recognised
+        # by its resourceVersion and the parse is reused.
+        assumed.set_object(bound)
+        self.queue.done(info.key)
+        self.queue.pod_added(now)
+        self._mark_scheduled(bound, now)
+        self._recorder.event(
+            info.obj,
+            NORMAL,
+            "Scheduled",
+            f"Successfully assigned {info.namespace}/{info.name} to {node}",
+        )
+
+    def _mark_scheduled(self, pod: Obj, now: float) -> None:
+        """PodScheduled=True, replacing the whole condition as the binding does (a reason or
+        message left from an Unschedulable verdict goes)."""
+        scheduled = {
+            "type": "PodScheduled",
+            "status": "True",
+            "lastTransitionTime": self._time(now),
+        }
+        status = pod.setdefault("status", {})
+        conditions = list(status.get("conditions") or ())
+        at = next((i for i, c in enumerate(conditions) if c.get("type") == "PodScheduled"), None)
+        if at is None:
+            conditions.append(scheduled)
+        else:
+            conditions[at] = scheduled
+        status["conditions"] = conditions
+        try:
+            self._client.update_status(pod)
+        except ConflictError:  # written by someone else meanwhile: merge by condition type
+            cleared = {**scheduled, "reason": None, "message": None}
+            self._patch_status(PodInfo(pod), {"conditions": [cleared]})
+        except NotFoundError:
+            pass
+
+    def _time(self, now: float) -> str:
+        if self._stamp[0] != now:
+            self._stamp = (now, format_time(now))
+        return self._stamp[1]
+
+    def _forget_assumed(self, assumed: PodInfo) -> None:
+        current = self.snapshot.pods.get(assumed.key)
+        if current is assumed:
+            self.snapshot.remove_pod(assumed.key)
+
+    def _unschedulable(self, queued: QueuedPod, result: ScheduleResult, now: float) -> None:
+        info = queued.info
+        message, nominated = result.message, info.nominated_node
+        if result.num_nodes:
+            outcome = preempt(self.profile, result, self.snapshot, self._budgets)
+            if outcome.candidate is not None:
+                self._evict(outcome.candidate, info, now)
+                nominated = outcome.candidate.node
+            elif not outcome.keep_nomination:
+                nominated = ""
+            message = fit_error_message(
+                result.num_nodes, result.statuses.values(), post_filter=outcome.message
+            )
+        self._record_unschedulable(info, message, nominated, now)
+        self.queue.failed(queued, now, rejected_by=frozenset(result.rejected_by))
+
+    def _budgets(self) -> list[DisruptionBudget]:
+        return budgets_of(self._client.list("policy/v1", "PodDisruptionBudget").items)
+
+    def _evict(self, candidate: Candidate, preemptor: PodInfo, now: float) -> None:
+        reason = f"{self.scheduler_name}: preempting to accommodate a higher priority pod"
+        target = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": PREEMPTION_BY_SCHEDULER,
+            "message": reason,
+            "lastTransitionTime": self._time(now),
+        }
+        for victim in candidate.victims:
+            if victim.terminating:
+                continue
+            try:
+                self._client.patch(
+                    "v1", "Pod", victim.name, {"status": {"conditions": [target]}},
+                    namespace=victim.namespace, patch_type="strategic", subresource="status",
+                )  # fmt: skip
+                self._client.delete("v1", "Pod", victim.name, namespace=victim.namespace)
+            except NotFoundError:
+                continue
+            self._recorder.event(
+                victim.obj,
+                NORMAL,
+                "Preempted",
+                f"Preempted by pod {preemptor.uid} on node {candidate.node}",
+            )
+        for other in list(self.snapshot.nominated_on(candidate.node)):
+            if other.priority < preemptor.priority and other.key != preemptor.key:
+                self.snapshot.clear_nomination(other.key)
+                self._patch_status(other, {"nominatedNodeName": None})
+        self.snapshot.nominate(preemptor, candidate.node)
+
+    def _record_unschedulable(
+        self, info: PodInfo, message: str, nominated: str, now: float
+    ) -> None:
+        status: dict[str, Any] = {}
+        probe: Obj = {"status": {"conditions": [dict(c) for c in _conditions(info.obj)]}}
+        if set_condition(
+            probe, "PodScheduled", "False", now=now, reason="Unschedulable", message=message
+        ):
+            status["conditions"] = [condition(probe, "PodScheduled")]
+        if nominated != info.nominated_node:
+            status["nominatedNodeName"] = nominated or None
+            if nominated:
+                self.snapshot.nominate(info, nominated)
+            else:
+                self.snapshot.clear_nomination(info.key)
+        if status:
+            self._patch_status(info, status)
+        self._recorder.event(info.obj, WARNING, "FailedScheduling", message)
+
+    def _mark_gated(self) -> None:
+        """PodScheduled=False, reason SchedulingGated, on gated pods that do not show it yet."""
+        for info in list(self._gated.values()):
+            current = condition(info.obj, "PodScheduled") or {}
+            if current.get("reason") != "SchedulingGated":
+                probe: Obj = {"status": {"conditions": [dict(c) for c in _conditions(info.obj)]}}
+                set_condition(
+                    probe, "PodScheduled", "False", now=self._clock.now(),
+                    reason="SchedulingGated", message=GATED_MESSAGE,
+                )  # fmt: skip
+                self._patch_status(info, {"conditions": [condition(probe, "PodScheduled")]})
+        self._gated.clear()
+
+    def _patch_status(self, info: PodInfo, status: Mapping[str, Any]) -> None:
+        try:
+            self._client.patch(
+                "v1", "Pod", info.name, {"status": dict(status)}, namespace=info.namespace,
+                patch_type="strategic", subresource="status",
+            )  # fmt: skip
+        except NotFoundError:
+            pass
+        except ShipyardError as e:
+            log.warning("status of %s/%s not written: %s", info.namespace, info.name, e)
+
+
+_FOLLOWED = frozenset({"Pod", "Node", "Namespace", "PriorityClass"})
+
+
+def _older(new: Obj, old: Obj) -> bool:
+    """Is ``new`` an older version than ``old`` (a late event)?"""
+    try:
+        return int(meta(new).get("resourceVersion") or 0) < int(
+            meta(old).get("resourceVersion") or 0
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+def _conditions(pod: Obj) -> list[dict[str, Any]]:
+    return list((pod.get("status") or {}).get("conditions") or ())
