@@ -108,7 +108,7 @@ def test_field_selected_watch_follows_the_node_a_pod_is_bound_to(store: Store) -
 
     store.patch("v1", "Pod", "web-1", {"spec": {"nodeName": "n1"}})
     store.patch("v1", "Pod", "web-1", {"metadata": {"labels": {"x": "y"}}})
-    store.delete("v1", "Pod", "web-1")
+    store.delete("v1", "Pod", "web-1", grace_period_seconds=0)  # bound: force, as a kubelet
 
     assert [e.type for e in watch.poll()] == ["ADDED", "MODIFIED", "DELETED"]
 
