@@ -157,3 +157,50 @@ def test_state_persists_between_invocations_in_the_data_dir(cli: CliRunner, tmp_
 
 def test_bad_output_format_is_a_usage_error(cli: CliRunner) -> None:
     assert "output format" in run(cli, "get", "pods", "-o", "xml", code=2)
+
+
+NODE = """\
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {kubernetes.io/hostname: node-a}}
+status:
+  capacity: {cpu: "4", memory: 16Gi, pods: "110"}
+  allocatable: {cpu: "4", memory: 16Gi, pods: "110"}
+"""
+
+
+def test_run_for_advances_virtual_time_and_runs_the_control_plane(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    run(cli, "apply", "-f", write(tmp_path, "all.yaml", NODE + "---\n" + DEPLOYMENT))
+    assert "No resources found" in run(cli, "get", "pods")  # nothing runs between commands
+    out = run(cli, "run-for", "1m")
+    assert out.strip() == "advanced 1m0s to 2026-01-01T00:01:00Z: 2 Running"
+    pods = run(cli, "get", "pods", "-o", "wide")
+    assert pods.count("Running") == 2 and "node-a" in pods
+    assert "2/2" in run(cli, "get", "deploy", "web")
+    assert "60s" in run(cli, "get", "nodes")  # ages are in the cluster's own (virtual) time
+
+
+def test_rollout_status_history_and_undo(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "apply", "-f", write(tmp_path, "all.yaml", NODE + "---\n" + DEPLOYMENT))
+    assert 'deployment "web" successfully rolled out' in run(cli, "rollout", "status", "deploy/web")
+    run(cli, "apply", "-f", write(tmp_path, "web.yaml", DEPLOYMENT.replace("web:1", "web:2")))
+    assert "successfully rolled out" in run(cli, "rollout", "status", "deployment/web")
+    history = run(cli, "rollout", "history", "deploy/web")
+    assert history.splitlines()[1].split() == ["REVISION", "CHANGE-CAUSE"]
+    assert [line.split()[0] for line in history.splitlines()[2:] if line] == ["1", "2"]
+    assert run(cli, "rollout", "undo", "deploy/web").strip() == "deployment.apps/web rolled back"
+    run(cli, "rollout", "status", "deploy/web")
+    out = json.loads(run(cli, "get", "deploy", "web", "-o", "json"))
+    assert out["spec"]["template"]["spec"]["containers"][0]["image"] == "example/web:1"
+    assert "expected deployment/NAME" in run(cli, "rollout", "status", "web", code=2)
+
+
+def test_get_watch_prints_a_row_per_change(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "apply", "-f", write(tmp_path, "all.yaml", NODE + "---\n" + DEPLOYMENT))
+    out = run(cli, "get", "pods", "-w", "--for", "30s")
+    lines = out.splitlines()
+    assert lines[0] == "No resources found in default namespace."
+    assert [line.split()[2] for line in lines[1:]][-1] == "Running"
+    assert any("ContainerCreating" in line for line in lines)

@@ -29,11 +29,13 @@ from shipyard.core.clock import format_time
 from shipyard.core.durations import DurationError, format_duration, parse_duration
 from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, meta
+from shipyard.core.selectors import parse_label_selector
 from shipyard.platform.session import ClusterSession
 from shipyard.platform.wiring import default_data_dir
 from shipyard.store.manifests import apply_object, load_manifests
 from shipyard.store.scheme import KindInfo
 from shipyard.store.store import Store
+from shipyard.store.watch import WatchEvent
 
 __all__ = ["app"]
 
@@ -121,15 +123,66 @@ def get(
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="wide|yaml|json|name")
     ] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Then follow changes.")] = False,
+    watch_for: Annotated[
+        str, typer.Option("--for", help="With -w: how long to run the cluster (virtual time).")
+    ] = "1m",
 ) -> None:
-    """Show objects as a table, or as YAML/JSON."""
+    """Show objects as a table, or as YAML/JSON; with -w, run the cluster and show changes."""
     if output not in (None, "wide", "yaml", "json", "name"):
         _usage(f'unable to match a printer suitable for the output format "{output}"')
-    with _open() as store:
+    seconds = _seconds(watch_for)
+    with _session() as session:
+        store = session.store
         infos = [store.scheme.resolve(k) for k in kinds.split(",") if k]
         ns = None if all_namespaces else (namespace or "default")
         groups = [(i, _fetch(store, i, names or [], ns, selector, field_selector)) for i in infos]
         _print_groups(store, groups, output, all_namespaces, ns)
+        if watch:
+            follow = _Follower(infos, names or [], ns, selector, output, all_namespaces, store)
+            session.run_for(seconds, on_event=follow)
+
+
+class _Follower:
+    """``get -w``: one row (no header) per change of a listed object, as kubectl prints them."""
+
+    def __init__(
+        self,
+        infos: list[KindInfo],
+        names: list[str],
+        ns: str | None,
+        selector: str | None,
+        output: str | None,
+        all_namespaces: bool,
+        store: Store,
+    ) -> None:
+        self._infos = {(i.api_version, i.kind): i for i in infos}
+        self._names, self._ns, self._output = set(names), ns, output
+        self._selector = parse_label_selector(selector) if selector else None
+        self._all, self._store = all_namespaces, store
+
+    def __call__(self, event: WatchEvent) -> None:
+        obj = event.object
+        info = self._infos.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+        md = meta(obj)
+        if info is None or (self._names and md.get("name") not in self._names):
+            return
+        if info.namespaced and self._ns is not None and md.get("namespace") != self._ns:
+            return
+        if self._selector is not None and not self._selector.matches(md.get("labels") or {}):
+            return
+        if self._output in ("yaml", "json", "name"):
+            typer.echo(format_objects([obj], self._output))
+            return
+        table = table_for(
+            info,
+            [obj],
+            now=self._store.clock.now(),
+            wide=self._output == "wide",
+            all_namespaces=self._all,
+            with_kind=len(self._infos) > 1,
+        )
+        typer.echo(table.splitlines()[-1])
 
 
 def _fetch(
@@ -384,4 +437,6 @@ def rollout_undo_cmd(
     name = _deployment_name(target)
     with _session() as session:
         client = EmbeddedClient(session.store)
-        typer.echo(rollout_undo(client, namespace or "default", name, to_revision))
+        typer.echo(
+            f"deployment.apps/{name} {rollout_undo(client, namespace or 'default', name, to_revision)}"
+        )
