@@ -10,7 +10,6 @@ Ready) agree. Fields Kubernetes added since the fixtures were captured (``starte
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,15 +23,14 @@ from tests.cluster.kubelet.helpers import (
     container_status,
     start_cluster,
 )
+from tests.compat import compat_dir
 
-FIXTURES = Path("/work/shared/data/compat/argocd-health")
+FIXTURES = compat_dir() / "argocd-health"
 Obj = dict[str, Any]
 
 
 def fixture(name: str) -> Obj:
     path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"{path} is not available")
     loaded: Obj = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
     return loaded
 
