@@ -8,7 +8,8 @@
                   └── ContainerRuntime (seam)       SimulatedRuntime: profiles, metrics
     NodeLifecycleController ("cluster.node-lifecycle")  silent nodes, taints, eviction
 
-Modules: :mod:`.runtime` (the seam), :mod:`.simulated`, :mod:`.probes`, :mod:`.podstatus`
+Modules: :mod:`.runtime` (the seam), :mod:`.simulated`, :mod:`.adoption`, :mod:`.probes`,
+:mod:`.podstatus`
 and :mod:`.nodestatus` (pure status functions), :mod:`.pods`, :mod:`.kubelet`,
 :mod:`.agents`, :mod:`.node_lifecycle`.
 """

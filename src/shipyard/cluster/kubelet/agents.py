@@ -24,6 +24,11 @@ The manager is one controller, ``cluster.kubelet-manager``, watching Nodes and P
   to every pod bound to the node as well, so they are all synced — the kubelet's initial
   list.
 
+- Before its first kubelet starts, the manager hands the runtime every pod bound to one of
+  its nodes (``ContainerRuntime.adopt``): a new session over a persisted cluster finds its
+  running pods running (see :mod:`.pods`, "Taking over"), and adopting them all before any
+  pod is started keeps a new sandbox from being given an IP an adopted one holds.
+
 ``kill(node)`` / ``revive(node)`` simulate a dead node (see :meth:`.Kubelet.kill`);
 ``close()`` unsubscribes and stops every heartbeat (with ``Manager.stop``).
 """
@@ -86,6 +91,7 @@ class KubeletManager:
         self._kubelets: dict[str, Kubelet] = {}
         self._pod_nodes: dict[ObjectKey, str] = {}
         self._addresses = 0
+        self._took_over = False
         # Bound pods as last seen in the change stream (shared, read-only objects): the
         # kubelet's informer, so a probe-driven reconcile does not copy the pod out of the store.
         self._pods: dict[ObjectKey, Obj] = {}
@@ -166,11 +172,26 @@ class KubeletManager:
                 del self._kubelets[name]
             return
         if kubelet is None:
+            self._take_over_pods()
             kubelet = self._new_kubelet(node)
             self._kubelets[name] = kubelet
             kubelet.start(node)
         else:
             kubelet.observe_node(node)
+
+    def _take_over_pods(self) -> None:
+        """Once, before the first kubelet starts: the runtime adopts the pods of our nodes."""
+        if self._took_over:
+            return
+        ours = {
+            str(meta(n).get("name"))
+            for n in self._client.list("v1", "Node").items
+            if not _external(n)
+        }
+        for pod in self._client.list("v1", "Pod").items:
+            if (pod.get("spec") or {}).get("nodeName") in ours:
+                self._runtime.adopt(pod)
+        self._took_over = True
 
     def _new_kubelet(self, node: Obj) -> Kubelet:
         name = str(meta(node).get("name"))

@@ -31,6 +31,14 @@ Reproduced behaviour:
   first, in the runtime), every container un-ready at once; when all have exited, a final
   status (``Succeeded`` if all exited 0, else ``Failed``) and ``delete``.
 - A pod already ``Succeeded`` or ``Failed`` is left alone until it is deleted.
+- **Taking over** (a restarted kubelet, or a new session over a persisted cluster). A new
+  worker first asks the runtime to ``adopt`` the pod (a runtime without a record of it
+  rebuilds it from the pod status, see :mod:`.adoption`), then takes the instances the runtime
+  reports as they are: their start Events were recorded already, and for an instance the
+  status reports running, ``ready`` and ``started`` are restored (readiness counts as passed,
+  the startup probe as done) and its probes resume on the instance's own schedule, the runs
+  that fell due while nobody watched not made up. So a pod found running stays running and
+  ready, with no write, unless its profile has it exit or hang meanwhile.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.cluster.events import NORMAL, WARNING
+from shipyard.cluster.kubelet.adoption import reported_readiness
 from shipyard.cluster.kubelet.podstatus import (
     ContainerView,
     container_status,
@@ -131,6 +140,7 @@ class PodWorker:
         spec = pod.get("spec") or {}
         self._containers = [_Container(c, True) for c in spec.get("initContainers") or ()]
         self._containers += [_Container(c, False) for c in spec.get("containers") or ()]
+        runtime.adopt(pod)
         self._adopt(runtime.status(pod))
 
     @property
@@ -286,12 +296,30 @@ class PodWorker:
 
     def _adopt(self, rt: PodRuntimeStatus) -> None:
         """Instances that started before this worker existed (a restarted kubelet) had their
-        start Events already: only what happens to them from now on is recorded."""
+        start Events already: only what happens to them from now on is recorded. One the
+        status reports running keeps its reported readiness (see the module docstring)."""
+        reported = reported_readiness(self.pod)
         for c in self._containers:
             cs = rt.containers.get(c.name)
-            if cs is not None:
-                c.observed = (cs.attempt, cs.pull.started_at if cs.pull is not None else None)
-                c.milestones = set(_START_MILESTONES)
+            if cs is None:
+                continue
+            c.observed = (cs.attempt, cs.pull.started_at if cs.pull is not None else None)
+            c.milestones = set(_START_MILESTONES)
+            was = reported.get(cs.container_id)
+            if was is not None and cs.state is ContainerState.RUNNING:
+                self._resume_instance(c, cs, ready=was[0], started=was[1])
+
+    def _resume_instance(
+        self, c: _Container, cs: ContainerStatus, *, ready: bool, started: bool
+    ) -> None:
+        self._new_instance(c, cs)
+        now = self._now()
+        for tracker in c.probes.values():
+            tracker.resume(now)
+        c.started = c.started or started
+        readiness = c.probes.get(ProbeKind.READINESS)
+        if readiness is not None and ready:
+            readiness.restore(True)
 
     def _pull_events(self, c: _Container, cs: ContainerStatus) -> None:
         pull, image = cs.pull, c.image

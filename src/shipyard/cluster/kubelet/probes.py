@@ -112,6 +112,22 @@ class ProbeTracker:
             period = max(self.spec.period, 1.0)
             self.next_at += math.ceil((until - self.next_at) / period - EPSILON) * period
 
+    def resume(self, now: float) -> None:
+        """A worker taking over a running instance: the runs that fell due while nobody
+        watched are not made up; the next is the instance's first tick at or after ``now``."""
+        if self.next_at < now - EPSILON:
+            period = max(self.spec.period, 1.0)
+            self.next_at += math.ceil((now - self.next_at) / period - EPSILON) * period
+
+    def restore(self, result: bool) -> None:
+        """Take over a result reported before (a restarted kubelet): as if reached by as
+        many consecutive results as its threshold asks."""
+        self.result = result
+        if result:
+            self.successes, self.failures = self.spec.success_threshold, 0
+        else:
+            self.successes, self.failures = 0, self.spec.failure_threshold
+
     def _advance(self, now: float) -> None:
         period = max(self.spec.period, 1.0)
         if self.next_at <= now + EPSILON:

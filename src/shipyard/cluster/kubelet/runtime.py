@@ -18,6 +18,11 @@ runc-backed one are interchangeable. The shape follows CRI where it matters to a
   events. The kind of probe is passed along: a real runtime ignores it, the simulation decides
   by it — and may promise that a success will hold until some time (``stable_until``), which
   spares a simulated cluster of healthy pods a probe run per container every 10 s.
+- ``adopt`` takes over a pod the runtime has no record of from what its status reports
+  (see :mod:`.adoption`): a restarted kubelet's relist finds the containers containerd kept,
+  but a runtime that lives in memory (the simulation, in a new session over a persisted
+  cluster) has to rebuild them, or it would start every running pod again. A runtime whose
+  containers outlive the kubelet has nothing to rebuild and answers ``False``.
 
 Methods never raise for a pod or container they do not know: ``stop`` and ``remove`` do
 nothing, ``status`` is empty, ``probe`` fails with a message. A real runtime wraps its
@@ -156,4 +161,14 @@ class ContainerRuntime(Protocol):
 
     def remove(self, pod: Obj) -> None:
         """Forget the pod's sandbox and containers (after they were stopped)."""
+        ...
+
+    def adopt(self, pod: Obj) -> bool:
+        """Take over the sandbox and container instances ``pod``'s status reports.
+
+        Only for a pod this runtime does not know and never removed: the instances are
+        rebuilt as reported (running since ``startedAt``, exited ones exited), so nothing
+        restarts, and behave from then on as they would have. Returns whether the pod was
+        adopted; ``False`` for a known, removed or finished pod, or one with no sandbox.
+        """
         ...

@@ -59,6 +59,15 @@ once ``ready_after_seconds`` have elapsed, readiness too when ``ready``, livenes
 process hangs; failure messages are the ones kubelet probes print. Probes answer at once (a
 hung process fails the probe without the ``timeoutSeconds`` wait).
 
+**Adoption.** The runtime lives in memory; ``adopt`` rebuilds a pod it does not know from the
+pod's status (see :mod:`.adoption`) — the sandbox keeps its ``podIP``, each reported instance
+keeps its ``containerID``, attempt and ``startedAt``, and its timeline is the one the pod's
+profile gives an instance started then: a ``crash_after_seconds`` that elapsed since
+``startedAt`` has the process exited at ``startedAt + crash_after_seconds``, a hang that
+elapsed has it hung. The reported image is present on the node. Pods this runtime removed
+are never adopted (their containers were stopped). New sandboxes never get an IP an adopted
+one holds.
+
 **Metrics.** As :class:`~shipyard.cluster.metrics.PodMetrics`, a pod's CPU usage is the sum
 over its running containers of ``idle + per_rps × recorded load``, each capped by that
 container's CPU limit (the cgroup quota); ``None`` when nothing runs. As
@@ -79,6 +88,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.cluster.kubelet.adoption import ReportedInstance, reported_pod
 from shipyard.cluster.kubelet.runtime import (
     ContainerState,
     ContainerStatus,
@@ -351,6 +361,8 @@ class SimulatedRuntime:
         self._images: dict[str, dict[str, float]] = {}
         self._load: dict[tuple[str, str], float] = {}
         self._ips = 0
+        self._used_ips: set[str] = set()
+        self._removed: set[str] = set()  # uids of removed pods: never adopted again
         self._lock = threading.RLock()
 
     @property
@@ -434,13 +446,32 @@ class SimulatedRuntime:
 
     def remove(self, pod: Obj) -> None:
         with self._lock:
+            self._removed.add(_uid(pod))
             sandbox = self._sandboxes.pop(_uid(pod), None)
             if sandbox is None:
                 return
+            self._used_ips.discard(sandbox.ip)
             name = (sandbox.namespace, sandbox.name)
             if self._by_name.get(name) == sandbox.uid:
                 del self._by_name[name]
                 self._load.pop(name, None)
+
+    def adopt(self, pod: Obj) -> bool:
+        with self._lock:
+            uid = _uid(pod)
+            if uid in self._sandboxes or uid in self._removed:
+                return False
+            reported = reported_pod(pod)
+            if reported is None:
+                return False
+            sandbox = self._sandbox(pod, ip=reported.ip)
+            for name, instances in reported.containers.items():
+                spec, init = _container_spec(pod, name)
+                if spec is not None:
+                    sandbox.instances[name] = [
+                        self._adopted_instance(pod, sandbox, spec, r, init=init) for r in instances
+                    ]
+            return True
 
     # -- PodMetrics and ServingPods -------------------------------------------------------------
 
@@ -474,7 +505,7 @@ class SimulatedRuntime:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _sandbox(self, pod: Obj) -> _Sandbox:
+    def _sandbox(self, pod: Obj, *, ip: str = "") -> _Sandbox:
         uid = _uid(pod)
         sandbox = self._sandboxes.get(uid)
         if sandbox is None:
@@ -485,9 +516,10 @@ class SimulatedRuntime:
                 str(md.get("namespace") or ""),
                 str(md.get("name") or ""),
                 node,
-                self._ip(),
+                ip or self._ip(),
                 _regular_container_names(pod),
             )
+            self._used_ips.add(sandbox.ip)
             self._sandboxes[uid] = sandbox
             self._by_name[(sandbox.namespace, sandbox.name)] = uid
         return sandbox
@@ -498,22 +530,23 @@ class SimulatedRuntime:
 
     def _ip(self) -> str:
         """Pod IPs are loopback addresses in 127.128.0.0/9, as live mode gives each pod its own
-        (nodes use 127.1.x.y and Services 127.96.0.0/12), so nothing ever points elsewhere."""
-        n = self._ips
-        self._ips += 1
-        rest, last = divmod(n, 254)
-        third, second = rest % 256, 128 + (rest // 256) % 128
-        return f"127.{second}.{third}.{last + 1}"
+        (nodes use 127.1.x.y and Services 127.96.0.0/12), so nothing ever points elsewhere.
+        An address an adopted sandbox holds is skipped."""
+        while True:
+            n = self._ips
+            self._ips += 1
+            rest, last = divmod(n, 254)
+            third, second = rest % 256, 128 + (rest // 256) % 128
+            ip = f"127.{second}.{third}.{last + 1}"
+            if ip not in self._used_ips:
+                return ip
 
     def _new_instance(
         self, pod: Obj, sandbox: _Sandbox, spec: Mapping[str, Any], attempt: int, *, init: bool
     ) -> _Instance:
         name = str(spec.get("name"))
         image = str(spec.get("image") or "")
-        annotations = meta(pod).get("annotations") or {}
-        profile = profile_for(self._profiles, image).with_overrides(
-            profile_overrides(annotations, name)
-        )
+        profile = self._profile(pod, spec)
         now = self._clock.now()
         pull, ready_at, error = self._pull(sandbox.node, image, spec, profile, now)
         inst = _Instance(
@@ -534,6 +567,46 @@ class SimulatedRuntime:
         elif inst.running_at is not None:
             inst.exit_at, inst.exit_code = _natural_exit(profile, inst.running_at, init=init)
         return inst
+
+    def _profile(self, pod: Obj, spec: Mapping[str, Any]) -> ImageProfile:
+        annotations = meta(pod).get("annotations") or {}
+        return profile_for(self._profiles, str(spec.get("image") or "")).with_overrides(
+            profile_overrides(annotations, str(spec.get("name")))
+        )
+
+    def _adopted_instance(
+        self,
+        pod: Obj,
+        sandbox: _Sandbox,
+        spec: Mapping[str, Any],
+        reported: ReportedInstance,
+        *,
+        init: bool,
+    ) -> _Instance:
+        """An instance rebuilt from the pod status, on the timeline its profile gives it."""
+        image = str(spec.get("image") or "")
+        profile = self._profile(pod, spec)
+        cache = self._images.setdefault(sandbox.node, {})
+        now = self._clock.now()
+        cache[image] = min(cache.get(image, now), now)  # it ran here: the image is present
+        exit_at: float | None
+        if reported.finished_at is not None:
+            exit_at, exit_code = reported.finished_at, reported.exit_code
+        else:
+            exit_at, exit_code = _natural_exit(profile, reported.started_at, init=init)
+        return _Instance(
+            name=reported.name,
+            attempt=reported.attempt,
+            image=image,
+            profile=profile,
+            container_id=reported.container_id,
+            image_id=reported.image_id or f"{normalized_repository(image)}@sha256:{_sha256(image)}",
+            pull=None,
+            running_at=reported.started_at,
+            exit_at=exit_at,
+            exit_code=exit_code,
+            limit_millicores=_cpu_limit(spec),
+        )
 
     def _pull(
         self, node: str, image: str, spec: Mapping[str, Any], profile: ImageProfile, now: float
