@@ -437,6 +437,5 @@ def rollout_undo_cmd(
     name = _deployment_name(target)
     with _session() as session:
         client = EmbeddedClient(session.store)
-        typer.echo(
-            f"deployment.apps/{name} {rollout_undo(client, namespace or 'default', name, to_revision)}"
-        )
+        result = rollout_undo(client, namespace or "default", name, to_revision)
+        typer.echo(f"deployment.apps/{name} {result}")

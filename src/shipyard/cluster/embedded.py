@@ -3,8 +3,10 @@
 ::
 
     Store ── EmbeddedClient (+ EvictionAPI) ── Manager ─┬─ Scheduler
-                                                        ├─ Deployment, ReplicaSet, DaemonSet, Job, HPA
-                                                        ├─ Endpoints (+ ClusterIPs), Disruption, PodGC
+                                                        ├─ Deployment, ReplicaSet, DaemonSet,
+                                                        │  Job, HPA
+                                                        ├─ Endpoints (+ ClusterIPs), Disruption,
+                                                        │  PodGC
                                                         ├─ NodeLifecycle
                                                         └─ KubeletManager ── SimulatedRuntime
     TrafficModel ── reads endpoints, loads the runtime (simulation only)
