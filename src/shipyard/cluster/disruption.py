@@ -354,6 +354,12 @@ class DisruptionController:
 
     def _pod_keys(self, pod: Obj) -> list[ObjectKey]:
         pod_key = key_of(pod)
+        if pod_key not in self._pod_budgets and not any(
+            key.namespace == pod_key.namespace for key in self._selectors
+        ):
+            # No budget can count this pod; a budget created later lists its pods itself.
+            self._facts.pop(pod_key, None)
+            return []
         if not self._changed(pod_key, pod):
             return []
         labels = labels_of(pod)

@@ -34,6 +34,9 @@ class EventRecorder:
         self._component = component
         self._host = host
         self._seen: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+        # (namespace, object name) -> the last name suffix this recorder took, so the k-th
+        # event about one object in one instant does not first collide with the k-1 before it
+        self._last: dict[tuple[str, str], int] = {}
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         """Record ``reason: message`` on ``obj``; never raises (events are best effort)."""
@@ -59,8 +62,11 @@ class EventRecorder:
     ) -> None:
         now = format_time(self._client.clock.now())
         nanos = int(self._client.clock.now() * 1e9)
-        for attempt in range(_NAME_ATTEMPTS):
-            name = f"{meta(obj).get('name', 'unknown')}.{nanos + attempt:x}"
+        obj_name = str(meta(obj).get("name", "unknown"))
+        taken = (namespace, obj_name)
+        start = max(nanos, self._last.get(taken, nanos - 1) + 1)
+        for suffix in range(start, nanos + _NAME_ATTEMPTS):
+            name = f"{obj_name}.{suffix:x}"
             event = self._new(
                 obj, name, namespace, type_=type_, reason=reason, message=message, now=now
             )
@@ -68,6 +74,7 @@ class EventRecorder:
                 self._client.create(event)
             except AlreadyExistsError:
                 continue
+            self._last[taken] = suffix
             self._seen[fold] = (namespace, name)
             return
 

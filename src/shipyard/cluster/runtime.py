@@ -18,7 +18,8 @@ controller-runtime):
 - anything else: logged, retried with per-key exponential back-off (``BACKOFF_BASE`` doubling
   up to ``BACKOFF_MAX``), the way client-go's rate-limited queue does.
 
-Keys are processed in the order they were queued; a drain runs until the queues are empty
+Keys are processed in the order they were queued; a drain makes passes over the controllers
+in the order they were added, each emptying its queue in turn, until every queue is empty
 (bounded by ``MAX_ROUNDS`` reconciles per drain, after which the rest waits for the next
 timer, so a controller that keeps re-queuing itself cannot stall the clock).
 """
@@ -185,23 +186,31 @@ class Manager:
         self._clock.call_later(0, self._drain)
 
     def _drain(self) -> None:
+        """Passes over the controllers in order, each emptying its queue before the next runs.
+
+        A controller's burst of writes (a kubelet starting twenty pods) is therefore seen by
+        the controllers after it once, as one de-duplicated key each, not once per write.
+        """
         with self._lock:
             self._scheduled = False
             rounds = 0
             while rounds < MAX_ROUNDS:
-                work = self._next()
-                if work is None:
+                ran = 0
+                for queue in self._queues:
+                    ran += self._drain_queue(queue, MAX_ROUNDS - rounds - ran)
+                if ran == 0:
                     return
-                self._run(*work)
-                rounds += 1
+                rounds += ran
         self._schedule()
 
-    def _next(self) -> tuple[_Queue, ObjectKey] | None:
-        for queue in self._queues:
-            if queue.keys:
-                key, _ = queue.keys.popitem(last=False)
-                return queue, key
-        return None
+    def _drain_queue(self, queue: _Queue, budget: int) -> int:
+        ran = 0
+        keys = queue.keys
+        while keys and ran < budget:
+            key, _ = keys.popitem(last=False)
+            self._run(queue, key)
+            ran += 1
+        return ran
 
     def _run(self, queue: _Queue, key: ObjectKey) -> None:
         self.reconciles += 1

@@ -371,6 +371,13 @@ class _ServiceInfo:
     cluster_ip: str
 
 
+def _index_pair(info: _ServiceInfo) -> tuple[str, str, str] | None:
+    if not info.selector:
+        return None
+    label, value = min(info.selector.items())
+    return (info.namespace, label, value)
+
+
 class EndpointsController:
     """ClusterIPs, Endpoints and EndpointSlices for Services (see the module docstring)."""
 
@@ -390,6 +397,9 @@ class EndpointsController:
         self._ips = ClusterIPAllocator(cluster_ip_range)
         self._ips_loaded = False
         self._services: dict[ObjectKey, _ServiceInfo] = {}
+        # (namespace, label, value) of the smallest selector pair -> Services that select on it,
+        # so mapping a pod event to Services looks only at those its labels could match
+        self._by_pair: dict[tuple[str, str, str], set[ObjectKey]] = {}
         self._members: dict[ObjectKey, set[ObjectKey]] = {}  # service -> pods last included
         self._pod_services: dict[ObjectKey, set[ObjectKey]] = {}  # pod -> services
         self._facts: dict[ObjectKey, tuple[Any, ...]] = {}  # pod -> what endpoints show of it
@@ -407,7 +417,10 @@ class EndpointsController:
         spec = service.get("spec") or {}
         selector = spec.get("selector") or None
         cluster_ip = str(spec.get("clusterIP") or "")
-        self._services[key] = _ServiceInfo(key.namespace, selector, cluster_ip)
+        self._unindex(key)
+        self._services[key] = info = _ServiceInfo(key.namespace, selector, cluster_ip)
+        if pair := _index_pair(info):
+            self._by_pair.setdefault(pair, set()).add(key)
         if cluster_ip:
             self._ips.reserve(cluster_ip)
         return (key,)
@@ -418,12 +431,21 @@ class EndpointsController:
             return []
         labels = labels_of(pod)
         keys = set(self._pod_services.get(pod_key, ()))
-        for key, info in self._services.items():
-            if info.namespace != pod_key.namespace or not info.selector:
-                continue
-            if all(labels.get(k) == v for k, v in info.selector.items()):
-                keys.add(key)
+        for label, value in labels.items():
+            for key in self._by_pair.get((pod_key.namespace, label, value), ()):
+                selector = self._services[key].selector or {}
+                if all(labels.get(k) == v for k, v in selector.items()):
+                    keys.add(key)
         return sorted(keys)
+
+    def _unindex(self, key: ObjectKey) -> None:
+        info = self._services.get(key)
+        pair = _index_pair(info) if info is not None else None
+        if pair is not None:
+            keys = self._by_pair.get(pair, set())
+            keys.discard(key)
+            if not keys:
+                self._by_pair.pop(pair, None)
 
     def _changed(self, pod_key: ObjectKey, pod: Obj) -> bool:
         """Whether this pod event can change any endpoints: its facts changed, or it is gone
@@ -474,6 +496,7 @@ class EndpointsController:
         return None
 
     def _forget(self, key: ObjectKey) -> None:
+        self._unindex(key)
         info = self._services.pop(key, None)
         if info is not None and info.cluster_ip and info.cluster_ip != "None":
             self._ips.release(info.cluster_ip)

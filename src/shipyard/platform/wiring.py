@@ -3,7 +3,8 @@
 ``open_cluster(data_dir)`` is the live form (SQLite in WAL mode under the data directory,
 real clock); ``memory_cluster(clock)`` is the simulation form (memory backend, any clock).
 Both start the way a fresh Kubernetes control plane does, with the ``default``,
-``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces.
+``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces, and both tune the
+garbage collector for a process holding a cluster (:func:`~shipyard.platform.runtime.tune_gc`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from shipyard.core.clock import Clock, RealClock
 from shipyard.core.errors import AlreadyExistsError
+from shipyard.platform.runtime import tune_gc
 from shipyard.store.backends import MemoryBackend, SqliteBackend
 from shipyard.store.kinds import builtin_scheme
 from shipyard.store.scheme import Scheme
@@ -39,6 +41,7 @@ def open_cluster(
     backend = SqliteBackend(data_dir / DATABASE)
     store = Store(backend, scheme or builtin_scheme(), clock or RealClock())
     bootstrap(store)
+    tune_gc()  # after the database is loaded: its objects are frozen with the rest
     return store
 
 
@@ -46,6 +49,7 @@ def memory_cluster(clock: Clock, *, scheme: Scheme | None = None) -> Store:
     """An in-memory cluster for simulations and tests."""
     store = Store(MemoryBackend(), scheme or builtin_scheme(), clock)
     bootstrap(store)
+    tune_gc()
     return store
 
 

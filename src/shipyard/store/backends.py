@@ -29,6 +29,7 @@ price of one disk flush per write.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -152,12 +153,16 @@ class _KindTable:
         old = names.get(name)
         names[name] = obj
         key = (ns, name)
-        old_labels = labels_of(old) if old is not None else {}
         new_labels = labels_of(obj)
+        new_fields = self._field_pairs(obj)
+        if old is None:  # a new object: only entries to add
+            _index(self.labels, key, new_labels.items())
+            _index(self.fields, key, new_fields)
+            return
+        old_labels = labels_of(old)
         if old_labels != new_labels:
             _reindex(self.labels, key, old_labels.items(), new_labels.items())
         old_fields = self._field_pairs(old)
-        new_fields = self._field_pairs(obj)
         if old_fields != new_fields:
             _reindex(self.fields, key, old_fields, new_fields)
 
@@ -171,10 +176,8 @@ class _KindTable:
         _reindex(self.labels, (ns, name), labels_of(old).items(), ())
         _reindex(self.fields, (ns, name), self._field_pairs(old), ())
 
-    def _field_pairs(self, obj: Obj | None) -> list[tuple[str, str]]:
-        if obj is None:
-            return []
-        return [(path, field_value(obj, path)) for path in self.indexed_fields]
+    def _field_pairs(self, obj: Obj) -> list[tuple[str, str]]:
+        return [(path, _field_value(obj, path)) for path in self.indexed_fields]
 
     def ordered(self, namespace: str | None) -> Objects:
         if namespace is not None:
@@ -189,6 +192,36 @@ class _KindTable:
         found = set(sets[0]).intersection(*sets[1:]) if sets else set()
         keys = sorted(k for k in found if namespace is None or k[0] == namespace)
         return [self.by_ns[ns][name] for ns, name in keys]
+
+
+@functools.lru_cache(maxsize=64)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _field_value(obj: Obj, path: str) -> str:
+    """``field_value(obj, path)``, with a fast path for what stored objects hold (plain dicts
+    and a string or nothing at the end); anything else takes ``field_value`` itself."""
+    current: Any = obj
+    for part in _path_parts(path):
+        if type(current) is not dict:
+            return "" if current is None else field_value(obj, path)
+        current = current.get(part)
+    if type(current) is str:
+        return current
+    return "" if current is None else field_value(obj, path)
+
+
+def _index(
+    index: dict[Any, set[tuple[str, str]]], key: tuple[str, str], pairs: Iterable[tuple[str, str]]
+) -> None:
+    """Add ``key`` to the index entries of its pairs (a new object)."""
+    for pair in pairs:
+        members = index.get(pair)
+        if members is None:
+            index[pair] = {key}
+        else:
+            members.add(key)
 
 
 def _reindex(

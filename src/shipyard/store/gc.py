@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from shipyard.core.clock import format_time, parse_time
 from shipyard.core.objects import Obj, ObjectKey, key_of, meta
 from shipyard.store.backends import ADDED, DELETED, MODIFIED, Backend, Change
 from shipyard.store.watch import stamped
@@ -87,6 +88,27 @@ def namespace_key(name: str) -> ObjectKey:
     return ObjectKey("v1", "Namespace", "", name)
 
 
+def is_graceful_pod(obj: Obj) -> bool:
+    """A pod bound to a node and not finished: its kubelet must stop it before it goes."""
+    if obj.get("kind") != "Pod" or obj.get("apiVersion") != "v1":
+        return False
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return bool(spec.get("nodeName")) and status.get("phase") not in ("Succeeded", "Failed")
+
+
+def pod_grace(pod: Obj, requested: int | None) -> int:
+    """The grace period a delete gives a pod: the request's, else the pod's own (30 s)."""
+    if requested is not None:
+        return max(0, int(requested))
+    value = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    return max(0, int(value)) if isinstance(value, int) else 30
+
+
+def _grace_left(pod: Obj) -> int:
+    value = meta(pod).get("deletionGracePeriodSeconds")
+    return int(value) if isinstance(value, int) else 0
+
+
 def _refers_to(obj: Obj, uid: str) -> bool:
     return any(r.get("uid") == uid for r in owner_refs(obj))
 
@@ -112,10 +134,12 @@ class OwnerIndex:
     def add(self, obj: Obj, key: ObjectKey | None = None) -> None:
         if key is None:
             key = key_of(obj)
-        uid = uid_of(obj)
+        md = meta(obj)
+        uid = md.get("uid")
         if uid:
-            self._keys[uid] = key
-        self._add_refs(obj, key)
+            self._keys[str(uid)] = key
+        if md.get("ownerReferences"):
+            self._add_refs(obj, key)
 
     def apply(self, change: Change) -> None:
         if change.type == ADDED:
@@ -142,7 +166,11 @@ class OwnerIndex:
         for ref in owner_refs(obj):
             uid = ref.get("uid")
             if isinstance(uid, str) and uid:
-                self._dependents.setdefault(uid, set()).add(key)
+                members = self._dependents.get(uid)
+                if members is None:
+                    self._dependents[uid] = {key}
+                else:
+                    members.add(key)
 
     def _drop_refs(self, obj: Obj, key: ObjectKey) -> None:
         for ref in owner_refs(obj):
@@ -241,9 +269,21 @@ class Collector:
     def __init__(self, txn: Txn) -> None:
         self.txn = txn
 
-    def delete(self, obj: Obj, policy: str) -> Obj:
-        """Delete ``obj``; returns its final state, or its state now marked for deletion."""
+    def delete(self, obj: Obj, policy: str, grace: int | None = None) -> Obj:
+        """Delete ``obj``; returns its final state, or its state now marked for deletion.
+
+        ``grace`` is the request's gracePeriodSeconds (None: the pod's own default).
+        """
         key = key_of(obj)
+        if is_graceful_pod(obj):
+            seconds = pod_grace(obj, grace)
+            if seconds > 0:
+                return self._start_graceful(obj, seconds)
+            if is_terminating(obj):  # the kubelet's final delete, or a forced one
+                obj = _with_meta(obj, deletionGracePeriodSeconds=0)
+                if not finalizers(obj):
+                    return self._remove(obj)
+                obj = self.txn.put(obj)
         if policy == ORPHAN:
             self._orphan(obj)
             obj = self.txn.get(key) or obj  # it may have been its own dependent
@@ -329,8 +369,22 @@ class Collector:
             return self._remove(obj)
         return self.txn.put(obj) if changed else obj
 
+    def _start_graceful(self, pod: Obj, seconds: int) -> Obj:
+        """Mark a running pod for graceful deletion; its kubelet stops it and deletes it again."""
+        if is_terminating(pod):
+            return pod  # already terminating; Shipyard does not shorten a grace period
+        deadline = format_time(parse_time(self.txn.now) + seconds)
+        generation = meta(pod).get("generation")
+        changes: dict[str, Any] = {
+            "deletionTimestamp": deadline,
+            "deletionGracePeriodSeconds": seconds,
+        }
+        if isinstance(generation, int) and generation > 0:
+            changes["generation"] = generation + 1
+        return self.txn.put(_with_meta(pod, **changes))
+
     def _held(self, obj: Obj) -> bool:
-        if finalizers(obj):
+        if finalizers(obj) or (is_graceful_pod(obj) and _grace_left(obj) > 0):
             return True
         key = key_of(obj)
         return is_namespace(key) and self.txn.count_in_namespace(key.name) > 0

@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ from shipyard.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from shipyard.store.backends import ADDED, Backend, Objects
+from shipyard.store.backends import ADDED, Backend, Change, Objects
 from shipyard.store.gc import (
     PROPAGATION_POLICIES,
     Collector,
@@ -285,8 +285,15 @@ class Store:
         propagation_policy: str = "Background",
         preconditions: Mapping[str, Any] | None = None,
         dry_run: bool = False,
+        grace_period_seconds: int | None = None,
     ) -> Obj:
-        """Delete; returns the deleted object, or the object now marked for deletion."""
+        """Delete; returns the deleted object, or the object now marked for deletion.
+
+        A Pod bound to a node is deleted gracefully, as the API server does: it gets
+        ``deletionTimestamp = now + grace`` and ``deletionGracePeriodSeconds = grace`` (grace
+        from ``grace_period_seconds``, else the pod's ``terminationGracePeriodSeconds``) and
+        stays until its kubelet has stopped it and deletes it again with grace 0.
+        """
         info = self._kind(api_version, kind)
         if propagation_policy not in PROPAGATION_POLICIES:
             raise BadRequestError(
@@ -295,7 +302,9 @@ class Store:
             )
         key = _key(info, namespace, name)
         return self._write(
-            lambda: self._delete(info, key, propagation_policy, preconditions, dry_run)
+            lambda: self._delete(
+                info, key, propagation_policy, preconditions, dry_run, grace=grace_period_seconds
+            )
         )
 
     # -- watch and listeners ----------------------------------------------------------------
@@ -362,13 +371,15 @@ class Store:
         key = key_of(obj)
         if self._backend.get(key) is not None:
             raise AlreadyExistsError(f'{info.resource} "{key.name}" already exists')
-        txn = self._txn()
-        created = txn.put(obj, key)
         if dry_run:
-            created["metadata"].pop("resourceVersion", None)
-            return created
-        self._commit(txn)
-        return created
+            obj["metadata"].pop("resourceVersion", None)
+            return obj
+        # One new object cascades nowhere, so this is the single change a Txn would record,
+        # without building one (creates are the hottest write).
+        rv = self._rv + 1
+        obj["metadata"]["resourceVersion"] = str(rv)
+        self._commit([Change(ADDED, key, obj, None, rv)])
+        return obj
 
     def _place(self, info: KindInfo, md: dict[str, Any]) -> None:
         """Set the namespace (``default`` when missing) and check that it accepts content."""
@@ -455,7 +466,7 @@ class Store:
         result = Collector(txn).update(new, old)
         if dry_run:
             return _with_rv(result, meta(old).get("resourceVersion"))
-        self._commit(txn)
+        self._commit(txn.changes)
         return result
 
     def _existing(self, info: KindInfo, key: ObjectKey) -> Obj:
@@ -473,30 +484,32 @@ class Store:
         policy: str,
         preconditions: Mapping[str, Any] | None,
         dry_run: bool,
+        *,
+        grace: int | None = None,
     ) -> Obj:
         current = self._existing(info, key)
         _check_delete_preconditions(info, current, preconditions or {})
         txn = self._txn()
-        result = Collector(txn).delete(current, policy)
+        result = Collector(txn).delete(current, policy, grace)
         if dry_run:
             return _with_rv(result, meta(current).get("resourceVersion"))
-        self._commit(txn)
+        self._commit(txn.changes)
         return result
 
     # -- admission --------------------------------------------------------------------------
 
     def _admit(self, info: KindInfo, obj: Obj, old: Obj | None) -> None:
         """Default, then validate; every problem at once, before anything is written."""
-        subject = f'{info.kind} "{meta(obj).get("name") or ""}"'
-        causes = _metadata_shape(meta(obj))
+        md = meta(obj)
+        name = md.get("name")
+        causes = _metadata_shape(md)
+        if not causes:
+            info.default(obj)
+            causes = info.validate(obj, old)
+            if old is not None:
+                causes = [*causes, *_finalizer_rules(obj, old)]
         if causes:
-            raise InvalidError(subject, causes)
-        info.default(obj)
-        causes = list(info.validate(obj, old))
-        if old is not None:
-            causes += _finalizer_rules(obj, old)
-        if causes:
-            raise InvalidError(subject, causes)
+            raise InvalidError(f'{info.kind} "{name or ""}"', list(causes))
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -512,18 +525,19 @@ class Store:
     def _txn(self) -> Txn:
         return Txn(self._backend, self._owners, self._rv + 1, self._now())
 
-    def _commit(self, txn: Txn) -> None:
-        changes = txn.changes
+    def _commit(self, changes: Sequence[Change]) -> None:
+        """Commit one write's changes (consecutive resourceVersions), then index and publish."""
         if not changes:
             return
         self._backend.commit(changes)  # raises before anything below when the write fails
-        before, self._rv = self._rv, txn.last_rv
-        events = [event_of(c) for c in changes]
+        before, self._rv = self._rv, changes[-1].rv
         for change in changes:
             self._owners.apply(change)
             self._history.append(change)
-        self._hub.publish(changes, events)
-        self._listeners.enqueue(events)
+        if self._hub or self._listeners:  # events are only built for someone to receive them
+            events = [event_of(c) for c in changes]
+            self._hub.publish(changes, events)
+            self._listeners.enqueue(events)
         if before // _COMPACT_EVERY != self._rv // _COMPACT_EVERY:
             self._compact()
 
@@ -579,10 +593,18 @@ def _key(info: KindInfo, namespace: str, name: str) -> ObjectKey:
 
 
 def _uuid4(bits: int) -> str:
-    """A random (version 4, RFC 4122 variant) UUID from 128 random bits, as text."""
-    bits = (bits & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
+    """A random (version 4, RFC 4122 variant) UUID from 128 random bits, as text.
+
+    The version nibble becomes ``4`` and the variant's two top bits ``10`` on the hex text,
+    which is cheaper than masking a 128-bit integer (one per create).
+    """
     h = f"{bits:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    variant = _UUID_VARIANT[h[16]]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
+
+
+# The RFC 4122 variant digit for each hex digit: its top two bits replaced by ``10``.
+_UUID_VARIANT = {f"{d:x}": f"{0x8 | (d & 0x3):x}" for d in range(16)}
 
 
 def _not_found(info: KindInfo, name: str) -> NotFoundError:
@@ -733,24 +755,31 @@ def _finalizer_rules(new: Obj, old: Obj) -> list[FieldError]:
     ]
 
 
-_STR_ONLY = {str}
+# ``_STR_ONLY.issuperset(map(type, values))``: are all values exactly ``str``? It walks them
+# in C and builds no set.
+_STR_ONLY = frozenset({str})
 
 
 def _is_string_map(value: Any) -> bool:
-    return isinstance(value, dict) and (
-        not value or {*map(type, value), *map(type, value.values())} == _STR_ONLY
+    return (
+        isinstance(value, dict)
+        and _STR_ONLY.issuperset(map(type, value))
+        and _STR_ONLY.issuperset(map(type, value.values()))
     )
 
 
 def _metadata_shape(md: Mapping[str, Any]) -> list[FieldError]:
     """The shapes the store itself relies on (indexes, GC); the kind validates the rest."""
-    causes = [
-        FieldError(f"metadata.{field}", "Invalid value: must be a map of string to string")
-        for field in ("labels", "annotations")
-        if md.get(field) is not None and not _is_string_map(md[field])
-    ]
+    causes = []
+    for field in ("labels", "annotations"):
+        value = md.get(field)
+        if value is not None and not _is_string_map(value):
+            causes.append(
+                FieldError(f"metadata.{field}", "Invalid value: must be a map of string to string")
+            )
     fins = md.get("finalizers")
-    if fins is not None and not (isinstance(fins, list) and {*map(type, fins)} <= _STR_ONLY):
+    strings = isinstance(fins, list) and _STR_ONLY.issuperset(map(type, fins))
+    if fins is not None and not strings:
         causes.append(FieldError("metadata.finalizers", "Invalid value: must be a list of strings"))
     refs = md.get("ownerReferences")
     if refs is not None and not (
@@ -760,7 +789,6 @@ def _metadata_shape(md: Mapping[str, Any]) -> list[FieldError]:
         causes.append(
             FieldError("metadata.ownerReferences", "Invalid value: each needs a string uid")
         )
-    name = md.get("name")
-    if not isinstance(name, str):
+    if not isinstance(md.get("name"), str):
         causes.append(FieldError("metadata.name", "Invalid value: must be a string"))
     return causes

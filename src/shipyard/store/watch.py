@@ -347,6 +347,10 @@ class WatchHub:
     def __len__(self) -> int:
         return sum(len(ws) for ws in self._by_kind.values()) + len(self._any)
 
+    def __bool__(self) -> bool:
+        """Is any watch open? (Cheaper than ``len``: the store asks on every write.)"""
+        return bool(self._by_kind or self._any)
+
     @staticmethod
     def _slot(watch: Watch) -> tuple[str, str] | None:
         f = watch.filter
@@ -382,12 +386,20 @@ class Listeners:
 
         return unsubscribe
 
+    def __bool__(self) -> bool:
+        """Is any listener subscribed?"""
+        return bool(self._fns)
+
     def enqueue(self, events: Sequence[WatchEvent]) -> None:
         if self._fns:
             with self._lock:
                 self._queue.extend(events)
 
     def deliver(self) -> None:
+        if not self._queue:
+            # Nothing queued (most writes when no listener is subscribed): skip the lock. A
+            # concurrent writer's events are delivered by that writer's own call.
+            return
         with self._lock:
             if self._delivering or not self._queue:
                 return

@@ -54,6 +54,7 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from shipyard.cluster.client import Client
@@ -72,6 +73,7 @@ from shipyard.core.errors import NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, labels_of, meta
 from shipyard.core.selectors import LabelSelector
 from shipyard.store.store import ForbiddenError
+from shipyard.store.watch import WatchEvent
 
 __all__ = [
     "BURST_REPLICAS",
@@ -172,10 +174,13 @@ class Dependents:
 
     Candidates are the objects its selector matches (an indexed list) plus those the owner
     controlled after its previous sync, which may have to be released. The first sync of
-    an owner (or of a new object under the same name) scans the namespace for what it controls
-    instead, so nothing is missed after a restart; later syncs cost O(its own dependents).
-    Only an ownerReference added to a non-matching object by someone else goes unnoticed.
-    ``include`` filters the candidates (a ReplicaSet claims active pods only).
+    an owner (or of a new object under the same name) looks up what it controls in an index
+    of controller uids instead, so nothing is missed after a restart; later syncs cost O(its
+    own dependents). The index is built by one list of the kind, on first use, and kept up to
+    date from the change stream (a namespace scan per new owner made creating 1,000
+    ReplicaSets among 10,000 pods quadratic). Only an ownerReference added to a non-matching
+    object by someone else goes unnoticed. ``include`` filters the candidates (a ReplicaSet
+    claims active pods only).
     """
 
     def __init__(
@@ -191,6 +196,9 @@ class Dependents:
         self._kind = kind
         self._include = include
         self._owned: dict[ObjectKey, tuple[str, frozenset[str]]] = {}
+        # controller uid -> names of the objects it controls, by namespace; None until used
+        self._controlled: dict[tuple[str, str], set[str]] | None = None
+        self._controller_of: dict[tuple[str, str], str] = {}
 
     def candidates(self, key: ObjectKey, owner: Obj, selector: LabelSelector) -> list[Obj]:
         namespace = key.namespace
@@ -201,10 +209,12 @@ class Dependents:
         seen = {meta(obj).get("name") for obj in matching}
         uid = meta(owner).get("uid")
         known = self._owned.get(key)
-        if known is None or known[0] != uid:
-            others = self._client.list(self._api_version, self._kind, namespace=namespace).items
-        else:
-            others = [o for o in (self._get(namespace, n) for n in known[1] - seen) if o]
+        names: AbstractSet[str] = (
+            self.controlled_by(namespace, str(uid))
+            if known is None or known[0] != uid
+            else known[1]
+        )
+        others = [o for o in (self.get(namespace, n) for n in sorted(names - seen)) if o]
         found += [
             obj
             for obj in others
@@ -214,6 +224,41 @@ class Dependents:
         ]
         return found
 
+    def controlled_by(self, namespace: str, uid: str) -> set[str]:
+        """Names of the objects in ``namespace`` whose controller has ``uid``."""
+        if self._controlled is None:
+            self._controlled = {}
+            self._client.add_listener(self._observe)
+            for obj in self._client.list(self._api_version, self._kind).items:
+                self._index(obj, deleted=False)
+        return set(self._controlled.get((namespace, uid), ()))
+
+    def _observe(self, event: WatchEvent) -> None:
+        obj = event.object
+        if obj.get("kind") == self._kind and obj.get("apiVersion") == self._api_version:
+            self._index(obj, deleted=event.type == "DELETED")
+
+    def _index(self, obj: Obj, *, deleted: bool) -> None:
+        controlled = self._controlled
+        if controlled is None:
+            return
+        md = meta(obj)
+        at = (str(md.get("namespace") or ""), str(md.get("name")))
+        ref = None if deleted else controller_ref(obj)
+        uid = str(ref.get("uid")) if ref else None
+        before = self._controller_of.get(at)
+        if before == uid:
+            return
+        if before is not None:
+            names = controlled.get((at[0], before), set())
+            names.discard(at[1])
+            if not names:
+                controlled.pop((at[0], before), None)
+            del self._controller_of[at]
+        if uid is not None:
+            controlled.setdefault((at[0], uid), set()).add(at[1])
+            self._controller_of[at] = uid
+
     def remember(self, key: ObjectKey, owner: Obj, dependents: Iterable[Obj]) -> None:
         names = frozenset(str(meta(obj).get("name")) for obj in dependents)
         self._owned[key] = (str(meta(owner).get("uid")), names)
@@ -221,7 +266,8 @@ class Dependents:
     def forget(self, key: ObjectKey) -> None:
         self._owned.pop(key, None)
 
-    def _get(self, namespace: str, name: str) -> Obj | None:
+    def get(self, namespace: str, name: str) -> Obj | None:
+        """The object, or None when it is gone."""
         try:
             return self._client.get(self._api_version, self._kind, name, namespace=namespace)
         except NotFoundError:
@@ -427,6 +473,7 @@ class ReplicaSetController:
         self._client = client
         self._recorder = recorder or EventRecorder(client, "replicaset-controller")
         self._pods = Dependents(client, "v1", "Pod", include=is_pod_active)
+        self._siblings = Dependents(client, APPS, REPLICA_SET)
 
     def watches(self) -> list[Watches]:
         return [Watches(APPS, REPLICA_SET), Watches("v1", "Pod", self._replica_sets_of_pod)]
@@ -538,8 +585,9 @@ class ReplicaSetController:
             return own
         namespace = str(meta(rs).get("namespace") or "")
         related: list[Obj] = []
-        for sibling in self._client.list(APPS, REPLICA_SET, namespace=namespace):
-            if (controller_ref(sibling) or {}).get("uid") != owner.get("uid"):
+        names = sorted(self._siblings.controlled_by(namespace, str(owner.get("uid"))))
+        for sibling in (self._siblings.get(namespace, name) for name in names):
+            if sibling is None or (controller_ref(sibling) or {}).get("uid") != owner.get("uid"):
                 continue
             uid = meta(sibling).get("uid")
             pods = self._client.list(

@@ -42,7 +42,6 @@ from shipyard.store.validation.schema import (
     Str,
     StringCheck,
     forbidden,
-    get_list,
     get_str,
     invalid,
     required,
@@ -206,9 +205,12 @@ def _finalizer(value: str) -> list[str]:
 
 
 def _one_controller_rule(meta: dict[str, Any], path: str, errs: Errors) -> None:
+    refs = meta.get("ownerReferences")
+    if not isinstance(refs, list) or len(refs) < 2:
+        return  # the common case: at most one reference, so at most one controller
     controllers = [
         f"{ref.get('kind')}/{ref.get('name')}"
-        for ref in get_list(meta, "ownerReferences")
+        for ref in refs
         if isinstance(ref, dict) and ref.get("controller") is True
     ]
     if len(controllers) > 1:

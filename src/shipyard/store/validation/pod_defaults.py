@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from shipyard.core.quantity import Quantity
-from shipyard.store.validation.schema import get_dict, get_list, parse_quantity
+from shipyard.store.validation.schema import get_dict, get_list, memo_key, parse_quantity
 
 __all__ = [
     "DEFAULT_TOLERATION_SECONDS",
@@ -254,20 +254,22 @@ def _tolerates_no_execute(toleration: Any, key: str) -> bool:
 # --- quality of service ---------------------------------------------------------------------
 
 
-_QOS_CACHE: dict[str, str] = {}
+_QOS_CACHE: dict[bytes, str] = {}
 
 
 def pod_qos_class(spec: dict[str, Any]) -> str:
     """``Guaranteed``, ``Burstable`` or ``BestEffort``, as Kubernetes' ``GetPodQOS``.
 
-    Cached by the containers' resources (as text): replicas of a workload share them.
+    Cached by the containers' resources (their ``memo_key``): replicas of a workload share them.
     """
     resources = [
         get_dict(container, "resources") if isinstance(container, dict) else {}
         for key in ("initContainers", "containers")
         for container in get_list(spec, key)
     ]
-    key = repr(resources)
+    key = memo_key(resources)
+    if key is None:
+        return _qos_class(resources)
     qos = _QOS_CACHE.get(key)
     if qos is None:
         if len(_QOS_CACHE) >= 1024:

@@ -36,8 +36,8 @@ few tens of microseconds:
   its parent without a call or a path string — most leaves of a typical object;
 - **remembered values**: quantities, port names, images and the like (``Str(cached=True)``,
   ``Qty``, ``IntOrStr``) add what they found valid to their ``ok`` set;
-- **memoized objects**: ``Obj(memo=True)`` skips an object equal (by ``repr``) to one found
-  valid before — every Pod of a ReplicaSet carries the same PodSpec.
+- **memoized objects**: ``Obj(memo=True)`` skips an object identical (by :func:`memo_key`)
+  to one found valid before — every Pod of a ReplicaSet carries the same PodSpec.
 
 All three only ever skip work for values already proven valid, so errors are the same with or
 without them; the caches are bounded and start over when full.
@@ -46,6 +46,7 @@ without them; the caches are bounded and start over when full.
 from __future__ import annotations
 
 import json
+import marshal
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -85,6 +86,7 @@ __all__ = [
     "immutable",
     "invalid",
     "is_empty",
+    "memo_key",
     "not_found",
     "parse_quantity",
     "required",
@@ -222,6 +224,20 @@ def parse_quantity(value: Any) -> Quantity | None:
     return None
 
 
+def memo_key(value: Any) -> bytes | None:
+    """A key that two values share only when they are equal and of the same types; or None.
+
+    ``marshal`` format 2 (no back-references, so the bytes depend on the value alone, not on
+    which objects happen to be shared) tells ``1``, ``1.0`` and ``True`` apart as ``repr``
+    does, and writes a PodSpec about three times faster. It refuses subclasses and exotic
+    types (and absurd nesting) with ValueError: such a value gets no key and is not memoized.
+    """
+    try:
+        return marshal.dumps(value, 2)
+    except ValueError:
+        return None
+
+
 # --- schema nodes ---------------------------------------------------------------------------
 
 
@@ -249,6 +265,8 @@ class AnyValue(Schema):
     def __init__(self, *, object_only: bool = False) -> None:
         super().__init__()
         self.object_only = object_only
+        if object_only:
+            self.fast = dict  # any object is fine: the parent need not call check
 
     def check(self, value: Any, path: str, errs: Errors) -> None:
         if self.object_only and not isinstance(value, dict):
@@ -534,11 +552,10 @@ class Obj(Schema):
     ``required`` names fields that must be set (see :func:`is_empty`); ``rules`` run after
     the field walk for cross-field checks; ``open=True`` accepts undeclared keys.
 
-    ``memo=True`` remembers the objects found valid, by their ``repr`` (for JSON data two
-    values with the same ``repr`` are equal), and accepts a repeat without walking it. Use it
-    where whole objects repeat and their validity depends on nothing else, like a PodSpec:
-    every Pod of a ReplicaSet has the same one, and status updates resend it unchanged. The
-    ``repr`` costs about a quarter of the walk it saves.
+    ``memo=True`` remembers the objects found valid, by :func:`memo_key`, and accepts a
+    repeat without walking it. Use it where whole objects repeat and their validity depends
+    on nothing else, like a PodSpec: every Pod of a ReplicaSet has the same one, and status
+    updates resend it unchanged. The key costs about a tenth of the walk it saves.
     """
 
     __slots__ = ("fields", "memo", "open", "required", "rules")
@@ -581,12 +598,12 @@ class Obj(Schema):
         elif self.memo is None:
             self._walk(value, path, errs)
         else:
-            key = repr(value)
-            if key in self.memo.values:
+            key = memo_key(value)
+            if key is not None and key in self.memo.values:
                 return
             before = len(errs)
             self._walk(value, path, errs)
-            if len(errs) == before:
+            if key is not None and len(errs) == before:
                 self.memo.add(key)
 
     def _walk(self, value: dict[str, Any], path: str, errs: Errors) -> None:
