@@ -36,6 +36,8 @@ import re
 from fractions import Fraction
 from typing import Final
 
+from shipyard.core.text import quote
+
 __all__ = [
     "NEVER",
     "DurationError",
@@ -149,7 +151,7 @@ def _no_number_reason(body: str, position: int) -> str:
         return "whitespace is not allowed"
     if rest[:1] in ("-", "+"):
         return "a sign is only allowed at the start"
-    return f"expected a number before {_quote(rest[:8])}"
+    return f"expected a number before {quote(rest[:8])}"
 
 
 def _missing_unit_reason(whole: str, fraction: str | None) -> str:
@@ -163,7 +165,7 @@ def _unknown_unit_reason(unit: str) -> str:
     if "-" in unit or "+" in unit:
         return "a sign is only allowed at the start"
     hint = ' (there is no day unit; use hours, e.g. "24h")' if unit == "d" else ""
-    return f"unknown unit {_quote(unit)}; {_UNIT_HELP}{hint}"
+    return f"unknown unit {quote(unit)}; {_UNIT_HELP}{hint}"
 
 
 def _whole_nanos(text: str, whole: str, scale: int) -> int:
@@ -187,22 +189,8 @@ def _fraction_nanos(fraction: str, scale: int) -> int:
     return int(float(value) * (float(scale) / divisor))
 
 
-def _quote(text: str) -> str:
-    """Double-quote ``text`` for a message, escaping what would not print."""
-    shown = text if len(text) <= 80 else text[:80] + "..."
-    return '"' + "".join(_escape(char) for char in shown) + '"'
-
-
-def _escape(char: str) -> str:
-    if char in '"\\':
-        return "\\" + char
-    if char.isprintable():
-        return char
-    return char.encode("unicode_escape").decode("ascii")
-
-
 def _fail(text: str, reason: str) -> DurationError:
-    return DurationError(f"invalid duration {_quote(text)}: {reason}")
+    return DurationError(f"invalid duration {quote(text)}: {reason}")
 
 
 def _out_of_range(text: str) -> DurationError:

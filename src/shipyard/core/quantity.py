@@ -53,6 +53,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Final, Literal, TypeAlias
 
+from shipyard.core.text import quote
+
 __all__ = [
     "BINARY_SI",
     "DECIMAL_EXPONENT",
@@ -288,22 +290,8 @@ def _scaled(nanos: int, unit: int) -> int:
 # -- parsing ----------------------------------------------------------------------------
 
 
-def _quote(text: str) -> str:
-    """Double-quote ``text`` for a message, escaping what would not print."""
-    shown = text if len(text) <= 80 else text[:80] + "..."
-    return '"' + "".join(_escape(char) for char in shown) + '"'
-
-
-def _escape(char: str) -> str:
-    if char in '"\\':
-        return "\\" + char
-    if char.isprintable():
-        return char
-    return char.encode("unicode_escape").decode("ascii")
-
-
 def _fail(text: str, reason: str) -> QuantityError:
-    return QuantityError(f"invalid quantity {_quote(text)}: {reason}")
+    return QuantityError(f"invalid quantity {quote(text)}: {reason}")
 
 
 def _from_int(value: int) -> Quantity:
@@ -369,13 +357,13 @@ def _bad_suffix_reason(suffix: str) -> str:
         return "a number has at most one decimal point"
     if suffix[:1] in "+-":
         return "a sign is only allowed at the start"
-    return f"unknown suffix {_quote(suffix)}; {_SUFFIX_HELP}"
+    return f"unknown suffix {quote(suffix)}; {_SUFFIX_HELP}"
 
 
 def _no_digits_reason(suffix: str) -> str:
     known = suffix in _DECIMAL_SUFFIXES or suffix in _BINARY_SUFFIXES
     if suffix and (known or _EXPONENT.fullmatch(suffix)):
-        return f'the suffix {_quote(suffix)} needs a number before it, e.g. "1{suffix}"'
+        return f'the suffix {quote(suffix)} needs a number before it, e.g. "1{suffix}"'
     if any(char.isspace() for char in suffix):
         return "whitespace is not allowed"
     return f"not a number; {_HINT}"
