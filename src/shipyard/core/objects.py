@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import orjson
+
 __all__ = [
     "Obj",
     "ObjectKey",
@@ -77,6 +79,12 @@ def key_of(obj: Mapping[str, Any]) -> ObjectKey:
 def json_copy(value: Any) -> Any:
     """A deep copy of JSON-shaped data, several times faster than ``copy.deepcopy``.
 
+    JSON data (str keys, 64-bit ints, finite floats) takes a round trip through ``orjson``,
+    about twice as fast as any copy in Python; anything else (big ints, datetimes, tuples
+    inside, non-str keys) takes the Python copy below. Both make plain dicts and lists of
+    subclasses such as ordered or commented maps. (JSON has no NaN or infinity: orjson writes
+    them as null.)
+
     Exact ``type(...) is`` checks instead of ``isinstance``: JSON data holds only plain
     dicts and lists, and this function is on the store's hottest path (every write copies
     the caller's object in and the stored object out). Containers are copied shallowly in C
@@ -84,11 +92,18 @@ def json_copy(value: Any) -> Any:
     that make up most of an object cost no Python-level work.
     """
     kind = type(value)
-    if kind is dict:
-        return _copy_dict(value)
-    if kind is list:
-        return _copy_list(value)
+    if kind is dict or kind is list:
+        try:
+            return orjson.loads(orjson.dumps(value, option=_PASSTHROUGH))
+        except orjson.JSONEncodeError:  # not plain JSON: a big int, a datetime, a non-str key
+            pass
+        return _copy_dict(value) if kind is dict else _copy_list(value)
     return value if kind in _SCALARS else _copy_other(value)
+
+
+# Values orjson would turn into something else (a datetime into text) must make it fail, so
+# that the Python copy keeps them as they are.
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -32,8 +32,12 @@
 - **Watch.** History, resume and ``GoneError``: see :mod:`shipyard.store.watch`.
 
 Objects handed to the store are copied (``json_copy``) and objects handed back are copies,
-so no caller shares a dict with the store. The exception is the object inside a
-:class:`~shipyard.store.watch.WatchEvent`, shared read-only by every watcher and listener.
+so no caller shares a dict with the store. Stored objects are never changed in place (a new
+version shares its unchanged parts with the old one), so they can also be shared read-only:
+the object inside a :class:`~shipyard.store.watch.WatchEvent` is, and so are the results of
+``get``/``list`` with ``copy=False`` and writes with ``handoff=True`` (where the store also
+keeps the caller's dict instead of copying it). Controllers use those, as an informer cache
+is shared in client-go; they must treat such objects as read-only.
 
 **Threads.** One re-entrant lock serialises writes (and guards reads of the indexes); each
 write's changes are committed to the backend, indexed, recorded in the history and queued to
@@ -185,14 +189,21 @@ class Store:
     def clock(self) -> Clock:
         return self._clock
 
-    def get(self, api_version: str, kind: str, name: str, *, namespace: str = "") -> Obj:
-        """A copy of the object; NotFoundError ``pods "x" not found`` when absent."""
+    def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str = "", copy: bool = True
+    ) -> Obj:
+        """A copy of the object; NotFoundError ``pods "x" not found`` when absent.
+
+        ``copy=False`` returns the stored object itself, shared read-only (as an informer's
+        cache is): for readers that only look."""
         info = self._kind(api_version, kind)
         key = _key(info, namespace, name)
         with self._lock:
             obj = self._backend.get(key)
         if obj is None:
             raise _not_found(info, name)
+        if not copy:
+            return obj
         copied: Obj = json_copy(obj)
         return copied
 
@@ -204,15 +215,20 @@ class Store:
         namespace: str | None = None,
         label_selector: Selector = None,
         field_selector: FieldSel = None,
+        copy: bool = True,
     ) -> ObjectList:
-        """Copies of the matching objects by (namespace, name); namespace None or "" is all."""
+        """Copies of the matching objects by (namespace, name); namespace None or "" is all.
+
+        ``copy=False`` returns the stored objects themselves, shared read-only."""
         info = self._kind(api_version, kind)
         labels, fields = _label_selector(label_selector), _field_selector(field_selector)
         ns = (namespace or None) if info.namespaced else None
         with self._lock:
             rv = self._rv
             found = self._candidates(info, ns, labels, fields)
-        items = [json_copy(o) for o in found if _selected(o, labels, fields)]
+        if labels is not None or fields is not None:
+            found = [o for o in found if _selected(o, labels, fields)]
+        items = [json_copy(o) for o in found] if copy else list(found)
         return ObjectList(items, str(rv))
 
     def _candidates(
@@ -236,24 +252,35 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def create(self, obj: Obj, *, dry_run: bool = False) -> Obj:
-        """Create the object; AlreadyExistsError when its name is taken."""
-        new = _own(obj)
-        info = self._kind_of(new)
-        return self._write(lambda: self._create(info, new, dry_run))
+    def create(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj:
+        """Create the object; AlreadyExistsError when its name is taken.
 
-    def update(self, obj: Obj, *, dry_run: bool = False) -> Obj:
-        """Replace spec and metadata (status too, unless the kind has a status subresource)."""
-        new = _own(obj)
+        ``handoff=True`` gives ``obj`` to the store instead of copying it: the caller must not
+        use it afterwards, and the result is the stored object itself, shared read-only (see
+        the module docstring). Controllers that build an object only to create it use this.
+        """
+        new = _own(obj, handoff)
         info = self._kind_of(new)
-        return self._write(lambda: self._replace(info, new, dry_run, status=False))
+        return self._write(lambda: self._create(info, new, dry_run), copy=not handoff)
 
-    def update_status(self, obj: Obj) -> Obj:
-        """Replace only ``status`` (kinds with a status subresource)."""
-        new = _own(obj)
+    def update(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj:
+        """Replace spec and metadata (status too, unless the kind has a status subresource).
+
+        ``handoff`` as for :meth:`create`."""
+        new = _own(obj, handoff)
+        info = self._kind_of(new)
+        return self._write(
+            lambda: self._replace(info, new, dry_run, status=False), copy=not handoff
+        )
+
+    def update_status(self, obj: Obj, *, handoff: bool = False) -> Obj:
+        """Replace only ``status`` (kinds with a status subresource).
+
+        ``handoff`` as for :meth:`create`: the store keeps ``obj["status"]`` itself."""
+        new = _own(obj, handoff)
         info = self._kind_of(new)
         _require_status(info)
-        return self._write(lambda: self._replace(info, new, False, status=True))
+        return self._write(lambda: self._replace(info, new, False, status=True), copy=not handoff)
 
     def patch(
         self,
@@ -432,8 +459,9 @@ class Store:
             md.pop("namespace", None)
         old = self._existing(info, key)
         _check_preconditions(info, obj, old)
-        new = _status_only(obj, old) if status else _spec_and_meta(info, obj, old)
-        return self._write_update(info, new, old, dry_run)
+        if status:
+            return self._write_update(info, _status_only(obj, old), old, dry_run, status=True)
+        return self._write_update(info, _spec_and_meta(info, obj, old), old, dry_run)
 
     def _patch(
         self,
@@ -452,11 +480,13 @@ class Store:
             )
         _check_preconditions(info, patched, old)
         if subresource == "status":
-            return self._write_update(info, _status_only(patched, old), old, False)
+            return self._write_update(info, _status_only(patched, old), old, False, status=True)
         return self._write_update(info, _spec_and_meta(info, patched, old), old, False)
 
-    def _write_update(self, info: KindInfo, new: Obj, old: Obj, dry_run: bool) -> Obj:
-        self._admit(info, new, old)
+    def _write_update(
+        self, info: KindInfo, new: Obj, old: Obj, dry_run: bool, *, status: bool = False
+    ) -> Obj:
+        self._admit(info, new, old, status=status)
         if _spec_changed(info, new, old):
             new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
         if new == old:
@@ -498,13 +528,17 @@ class Store:
 
     # -- admission --------------------------------------------------------------------------
 
-    def _admit(self, info: KindInfo, obj: Obj, old: Obj | None) -> None:
-        """Default, then validate; every problem at once, before anything is written."""
+    def _admit(self, info: KindInfo, obj: Obj, old: Obj | None, *, status: bool = False) -> None:
+        """Default, then validate; every problem at once, before anything is written.
+
+        A status write is validated but not defaulted: everything outside ``status`` is the
+        stored (already defaulted) version, shared with it."""
         md = meta(obj)
         name = md.get("name")
         causes = _metadata_shape(md)
         if not causes:
-            info.default(obj)
+            if not status:
+                info.default(obj)
             causes = info.validate(obj, old)
             if old is not None:
                 causes = [*causes, *_finalizer_rules(obj, old)]
@@ -513,12 +547,14 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _write(self, operation: Callable[[], Obj]) -> Obj:
+    def _write(self, operation: Callable[[], Obj], *, copy: bool = True) -> Obj:
         """Run a write under the lock, then deliver its events to listeners."""
         with self._lock:
             self._check_open()
             result = operation()
         self._listeners.deliver()
+        if not copy:
+            return result
         copied: Obj = json_copy(result)
         return copied
 
@@ -611,9 +647,11 @@ def _not_found(info: KindInfo, name: str) -> NotFoundError:
     return NotFoundError(f'{info.resource} "{name}" not found')
 
 
-def _own(obj: Any) -> Obj:
+def _own(obj: Any, handoff: bool = False) -> Obj:
     if not isinstance(obj, dict):
         raise BadRequestError(f"an object must be a JSON object, not {type(obj).__name__}")
+    if handoff:
+        return obj
     copied: Obj = json_copy(obj)
     return copied
 
@@ -706,8 +744,12 @@ def _spec_and_meta(info: KindInfo, obj: Obj, old: Obj) -> Obj:
 
 
 def _status_only(obj: Obj, old: Obj) -> Obj:
-    """The status-update candidate: the stored object with the client's status."""
-    new: Obj = json_copy(old)
+    """The status-update candidate: the stored object with the client's status.
+
+    Everything but ``status`` and the top-level metadata map is shared with the stored
+    version (stored objects are immutable; a status write is not defaulted, so nothing
+    writes into the shared parts)."""
+    new: Obj = {**old, "metadata": {**meta(old)}}
     if "status" in obj:
         new["status"] = obj["status"]
     else:

@@ -168,6 +168,8 @@ def _pod_spec_changes(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
 
 
 def _pod_update(new: dict[str, Any], old: dict[str, Any], errs: Errors) -> None:
+    if new.get("spec") is old.get("spec"):  # a status write shares the stored spec
+        return
     changed = _pod_spec_changes(get_dict(new, "spec"), get_dict(old, "spec"))
     if changed:
         fields = ", ".join(f"spec.{c}" for c in changed)
