@@ -6,6 +6,12 @@ later, against a real Kubernetes API server (``KubeClient``). The verbs are kube
 options are keyword-only, and errors are Shipyard's (``NotFoundError``, ``ConflictError``,
 ``TooManyRequestsError`` from an eviction a budget forbids, ...).
 
+Two options exist for speed, and mean nothing to a remote API server: ``copy=False`` on
+``get``/``list`` returns objects that may be shared with the client's cache (read-only, as an
+informer's), and ``handoff=True`` on writes gives the object to the client (the caller must
+not use it again) and returns a result that may be shared read-only. Over HTTP both are
+plain copies already.
+
 ``EmbeddedClient`` is a thin layer over :class:`~shipyard.store.store.Store` that adds the
 Eviction API (``evict``), which needs the disruption budgets' judgement.
 """
@@ -33,7 +39,9 @@ class Client(Protocol):
     @property
     def clock(self) -> Clock: ...
 
-    def get(self, api_version: str, kind: str, name: str, *, namespace: str = "") -> Obj: ...
+    def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str = "", copy: bool = True
+    ) -> Obj: ...
 
     def list(
         self,
@@ -43,13 +51,14 @@ class Client(Protocol):
         namespace: str | None = None,
         label_selector: Any = None,
         field_selector: Any = None,
+        copy: bool = True,
     ) -> ObjectList: ...
 
-    def create(self, obj: Obj, *, dry_run: bool = False) -> Obj: ...
+    def create(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj: ...
 
-    def update(self, obj: Obj, *, dry_run: bool = False) -> Obj: ...
+    def update(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj: ...
 
-    def update_status(self, obj: Obj) -> Obj: ...
+    def update_status(self, obj: Obj, *, handoff: bool = False) -> Obj: ...
 
     def patch(
         self,

@@ -49,6 +49,8 @@ delivered after the current one (not recursively). Nothing here reads the wall c
 from __future__ import annotations
 
 import logging
+import marshal
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -73,7 +75,7 @@ from shipyard.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from shipyard.store.backends import ADDED, Backend, Change, Objects
+from shipyard.store.backends import ADDED, DELETED, Backend, Change, Objects
 from shipyard.store.gc import (
     PROPAGATION_POLICIES,
     Collector,
@@ -155,6 +157,7 @@ class Store:
         *,
         history: int = 100_000,
         seed: int = 0,
+        verify_shared: bool | None = None,
     ) -> None:
         self._backend = backend
         self._scheme = scheme
@@ -173,6 +176,12 @@ class Store:
         self._listeners = Listeners()
         self._stamp: tuple[int, str] = (-1, "")
         self._serves_namespaces = scheme.find("v1", "Namespace") is not None
+        # Shared objects are read-only by contract; with ``verify_shared`` (the test suite
+        # turns it on with SHIPYARD_VERIFY_SHARED=1) every stored version is fingerprinted and
+        # a write or close that finds one changed in place fails loudly.
+        if verify_shared is None:
+            verify_shared = os.environ.get("SHIPYARD_VERIFY_SHARED") == "1"
+        self._fingerprints: dict[ObjectKey, bytes] | None = {} if verify_shared else None
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -376,6 +385,7 @@ class Store:
         with self._lock:
             if self._closed:
                 return
+            self.verify_shared()
             self._closed = True
             self._hub.stop_all()
             self._backend.close()
@@ -565,6 +575,8 @@ class Store:
         """Commit one write's changes (consecutive resourceVersions), then index and publish."""
         if not changes:
             return
+        if self._fingerprints is not None:
+            self._verify_unchanged(changes)
         self._backend.commit(changes)  # raises before anything below when the write fails
         before, self._rv = self._rv, changes[-1].rv
         for change in changes:
@@ -576,6 +588,27 @@ class Store:
             self._listeners.enqueue(events)
         if before // _COMPACT_EVERY != self._rv // _COMPACT_EVERY:
             self._compact()
+
+    def _verify_unchanged(self, changes: Sequence[Change]) -> None:
+        """Check that the versions these changes replace are as they were stored."""
+        assert self._fingerprints is not None
+        for change in changes:
+            if change.old is not None:
+                _check_fingerprint(self._fingerprints, change.key, change.old)
+            if change.type == DELETED:
+                self._fingerprints.pop(change.key, None)
+            else:
+                self._fingerprints[change.key] = _fingerprint(change.object)
+
+    def verify_shared(self) -> None:
+        """Check every stored object against its fingerprint (with ``verify_shared`` on)."""
+        if self._fingerprints is None:
+            return
+        with self._lock:
+            for key, printed in list(self._fingerprints.items()):
+                obj = self._backend.get(key)
+                if obj is not None and _fingerprint(obj) != printed:
+                    raise AssertionError(_CHANGED_IN_PLACE.format(key=key))
 
     def _compact(self) -> None:
         try:
@@ -645,6 +678,22 @@ _UUID_VARIANT = {f"{d:x}": f"{0x8 | (d & 0x3):x}" for d in range(16)}
 
 def _not_found(info: KindInfo, name: str) -> NotFoundError:
     return NotFoundError(f'{info.resource} "{name}" not found')
+
+
+_CHANGED_IN_PLACE = (
+    "stored object {key} was changed in place: a reader of a shared object (copy=False, "
+    "handoff=True or a watch event) wrote into it"
+)
+
+
+def _fingerprint(obj: Obj) -> bytes:
+    return marshal.dumps(obj, 2)
+
+
+def _check_fingerprint(prints: dict[ObjectKey, bytes], key: ObjectKey, stored: Obj) -> None:
+    printed = prints.get(key)
+    if printed is not None and _fingerprint(stored) != printed:
+        raise AssertionError(_CHANGED_IN_PLACE.format(key=key))
 
 
 def _own(obj: Any, handoff: bool = False) -> Obj:
