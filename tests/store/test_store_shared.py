@@ -20,9 +20,19 @@ def test_handoff_create_keeps_the_callers_dict_and_returns_the_stored_object() -
     store = new_store()
     pod = make_pod("a")
     created = store.create(pod, handoff=True)
-    assert created is pod
+    assert created["spec"] is pod["spec"]
     assert created["metadata"]["resourceVersion"]
-    assert store.get("v1", "Pod", "a", copy=False) is pod
+    assert store.get("v1", "Pod", "a", copy=False) is created
+
+
+def test_handoff_update_of_a_shallow_copy_leaves_the_old_version_alone() -> None:
+    store = new_store()
+    old = store.create(make_pod("a"), handoff=True)
+    rv = old["metadata"]["resourceVersion"]
+    labels = {"app": "y"}
+    store.update({**old, "metadata": {**old["metadata"], "labels": labels}}, handoff=True)
+    assert old["metadata"]["resourceVersion"] == rv
+    assert store.get("v1", "Pod", "a")["metadata"]["labels"] == labels
 
 
 def test_default_create_copies_in_and_out() -> None:

@@ -98,6 +98,18 @@ class Client(Protocol):
 
     def add_listener(self, fn: Callable[[WatchEvent], None]) -> Callable[[], None]: ...
 
+    def bind(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        node: str,
+        resource_version: str | None = None,
+        copy: bool = True,
+    ) -> Obj:
+        """The ``pods/binding`` subresource: ``spec.nodeName`` and ``PodScheduled=True``."""
+        ...
+
     def evict(self, name: str, *, namespace: str, grace_period_seconds: int | None = None) -> Obj:
         """The Eviction API: delete a pod unless a disruption budget forbids it (429)."""
         ...
@@ -122,6 +134,7 @@ class EmbeddedClient:
         self.update_status = store.update_status
         self.patch = store.patch
         self.delete = store.delete
+        self.bind = store.bind
         self.watch = store.watch
         self.add_listener = store.add_listener
 

@@ -71,7 +71,7 @@ class EventRecorder:
                 obj, name, namespace, type_=type_, reason=reason, message=message, now=now
             )
             try:
-                self._client.create(event)
+                self._client.create(event, handoff=True)
             except AlreadyExistsError:
                 continue
             self._last[taken] = suffix
@@ -85,7 +85,7 @@ class EventRecorder:
             return False
         ev["count"] = int(ev.get("count") or 1) + 1
         ev["lastTimestamp"] = now
-        self._client.update(ev)
+        self._client.update(ev, handoff=True)
         return True
 
     def _new(

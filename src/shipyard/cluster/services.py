@@ -455,7 +455,7 @@ class EndpointsController:
             self._facts[pod_key] = facts
             return True
         try:
-            self._client.get("v1", "Pod", pod_key.name, namespace=pod_key.namespace)
+            self._client.get("v1", "Pod", pod_key.name, namespace=pod_key.namespace, copy=False)
         except NotFoundError:
             del self._facts[pod_key]
             return True
@@ -465,7 +465,9 @@ class EndpointsController:
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
-            service = self._client.get("v1", "Service", key.name, namespace=key.namespace)
+            service = self._client.get(
+                "v1", "Service", key.name, namespace=key.namespace, copy=False
+            )
         except NotFoundError:
             self._forget(key)
             return None
@@ -477,7 +479,7 @@ class EndpointsController:
             return None
         selector = LabelSelector.from_labels(spec["selector"])
         pods = self._client.list(
-            "v1", "Pod", namespace=key.namespace, label_selector=selector
+            "v1", "Pod", namespace=key.namespace, label_selector=selector, copy=False
         ).items
         self._track(key, pods)
         try:
@@ -530,7 +532,7 @@ class EndpointsController:
         if spec.get("clusterIP") or spec.get("type") == "ExternalName":
             return service
         if not self._ips_loaded:
-            for other in self._client.list("v1", "Service").items:
+            for other in self._client.list("v1", "Service", copy=False).items:
                 ip = (other.get("spec") or {}).get("clusterIP")
                 if ip:
                     self._ips.reserve(str(ip))
@@ -564,7 +566,9 @@ class EndpointsController:
             labels[HEADLESS_LABEL] = ""
         subsets = endpoint_subsets(service, pods)
         try:
-            current: Obj | None = self._client.get("v1", "Endpoints", name, namespace=namespace)
+            current: Obj | None = self._client.get(
+                "v1", "Endpoints", name, namespace=namespace, copy=False
+            )
         except NotFoundError:
             current = None
         if current is not None and (
@@ -585,15 +589,16 @@ class EndpointsController:
             }
             if subsets:
                 new["subsets"] = subsets
-            self._client.create(new)
+            self._client.create(new, handoff=True)
             return
-        current["metadata"]["labels"] = labels
-        current["metadata"].setdefault("annotations", {})[TRIGGER_TIME] = now
+        old_md = meta(current)
+        annotations = {**(old_md.get("annotations") or {}), TRIGGER_TIME: now}
+        updated = {**current, "metadata": {**old_md, "labels": labels, "annotations": annotations}}
         if subsets:
-            current["subsets"] = subsets
+            updated["subsets"] = subsets
         else:
-            current.pop("subsets", None)
-        self._client.update(current)
+            updated.pop("subsets", None)
+        self._client.update(updated, handoff=True)
 
     # -- EndpointSlices ----------------------------------------------------------------------
 
@@ -607,6 +612,7 @@ class EndpointsController:
             label_selector=LabelSelector.from_labels(
                 {SERVICE_NAME_LABEL: str(md["name"]), MANAGED_BY_LABEL: SLICE_CONTROLLER}
             ),
+            copy=False,
         ).items
         spare: dict[PortKey | None, list[Obj]] = {}
         for current in sorted(existing, key=lambda s: str(meta(s).get("name"))):
@@ -651,7 +657,7 @@ class EndpointsController:
             if not node_name:
                 continue
             try:
-                node = self._client.get("v1", "Node", node_name)
+                node = self._client.get("v1", "Node", node_name, copy=False)
             except NotFoundError:
                 continue
             zone = labels_of(node).get(ZONE_LABEL)
@@ -696,14 +702,18 @@ class EndpointsController:
                 },
                 "addressType": "IPv4",
             }
-        current["metadata"]["labels"] = labels
-        current["metadata"].setdefault("annotations", {})[TRIGGER_TIME] = now
-        current["endpoints"] = endpoints
+        old_md = meta(current)
+        annotations = {**(old_md.get("annotations") or {}), TRIGGER_TIME: now}
+        updated = {
+            **current,
+            "metadata": {**old_md, "labels": labels, "annotations": annotations},
+            "endpoints": endpoints,
+        }
         if ports is None:
-            current.pop("ports", None)
+            updated.pop("ports", None)
         else:
-            current["ports"] = ports
-        if "resourceVersion" in current["metadata"]:
-            self._client.update(current)
+            updated["ports"] = ports
+        if "resourceVersion" in old_md:
+            self._client.update(updated, handoff=True)
         else:
-            self._client.create(current)
+            self._client.create(updated, handoff=True)

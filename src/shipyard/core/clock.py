@@ -12,7 +12,9 @@ Times are float seconds since the Unix epoch (UTC). :func:`format_time` and
 
 from __future__ import annotations
 
+import functools
 import heapq
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -160,7 +162,13 @@ class VirtualClock:
 
 def format_time(ts: float) -> str:
     """RFC 3339 in UTC with second precision, as Kubernetes prints timestamps."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _format_second(math.floor(round(ts, 6)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_second(second: int) -> str:
+    # Many writes share a second: cached, since strftime is among the costliest steps of one.
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> float:

@@ -311,6 +311,57 @@ class Store:
         key = _key(info, namespace, name)
         return self._write(lambda: self._patch(info, key, patch, patch_type, subresource))
 
+    def bind(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        node: str,
+        resource_version: str | None = None,
+        copy: bool = True,
+    ) -> Obj:
+        """The ``pods/binding`` subresource: assign a pod to a node in one write.
+
+        Sets ``spec.nodeName`` and replaces the ``PodScheduled`` condition with ``True`` (its
+        reason and message go), as the API server's binding does. A pod already assigned is
+        a ConflictError (``pod x is already assigned to node "y"``). ``resource_version``,
+        when given, must be the stored one (a scheduler's guard against deciding on stale
+        facts; not part of Kubernetes' Binding). ``copy=False`` returns the stored pod,
+        shared read-only.
+        """
+        info = self._kind("v1", "Pod")
+        key = _key(info, namespace, name)
+        return self._write(
+            lambda: self._bind(info, key, node, resource_version), copy=copy
+        )
+
+    def _bind(self, info: KindInfo, key: ObjectKey, node: str, rv: str | None) -> Obj:
+        old = self._existing(info, key)
+        old_md = meta(old)
+        if rv is not None and rv != old_md.get("resourceVersion"):
+            raise _conflict(info, key.name, _MODIFIED_MSG)
+        spec = old.get("spec") or {}
+        assigned = spec.get("nodeName")
+        if assigned:
+            raise ConflictError(f'pod {key.name} is already assigned to node "{assigned}"')
+        if is_terminating(old):
+            raise ConflictError(f"pod {key.name} is being deleted, cannot be assigned to a host")
+        status = old.get("status") or {}
+        scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": self._now()}
+        conditions = list(status.get("conditions") or ())
+        at = next((i for i, c in enumerate(conditions) if c.get("type") == "PodScheduled"), None)
+        if at is None:
+            conditions.append(scheduled)
+        else:
+            conditions[at] = scheduled
+        new: Obj = {
+            **old,
+            "metadata": {**old_md},
+            "spec": {**spec, "nodeName": node},
+            "status": {**status, "conditions": conditions},
+        }
+        return self._write_update(info, new, old, False)
+
     def delete(
         self,
         api_version: str,
@@ -700,7 +751,12 @@ def _own(obj: Any, handoff: bool = False) -> Obj:
     if not isinstance(obj, dict):
         raise BadRequestError(f"an object must be a JSON object, not {type(obj).__name__}")
     if handoff:
-        return obj
+        # The store writes the top level and metadata (resourceVersion, system fields) in
+        # place, so those two maps are made its own: a caller may build ``{**shared, ...}``.
+        # Other parts may be shared with stored objects when unchanged since they were read
+        # (defaulting leaves an already-stored part as it is).
+        md = obj.get("metadata")
+        return {**obj, "metadata": {**md}} if isinstance(md, dict) else {**obj}
     copied: Obj = json_copy(obj)
     return copied
 

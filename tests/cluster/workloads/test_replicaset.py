@@ -499,12 +499,12 @@ class RejectingPods:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def create(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+    def create(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj:
         if obj.get("kind") == "Pod":
             self.attempts += 1
             if self.reject:
                 raise InvalidError('Pod "web-"', [])
-        created: Obj = self._inner.create(obj, dry_run=dry_run)
+        created: Obj = self._inner.create(obj, dry_run=dry_run, handoff=handoff)
         return created
 
 

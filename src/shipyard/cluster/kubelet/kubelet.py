@@ -312,7 +312,9 @@ class Kubelet:
 
     def _apply(self, key: ObjectKey, worker: PodWorker, outcome: SyncOutcome) -> None:
         if outcome.status is not None:
-            worker.pod = self._client.update_status({**worker.pod, "status": outcome.status})
+            worker.pod = self._client.update_status(
+                {**worker.pod, "status": outcome.status}, handoff=True
+            )
         self._synced[key] = str(meta(worker.pod).get("resourceVersion"))
         if outcome.delete:
             delete_pod_now(self._client, worker.pod)

@@ -265,7 +265,13 @@ class Scheduler:
         try:
             # Carries the resourceVersion the decision was made on: a pod changed meanwhile
             # is a conflict and is tried again, never bound on stale facts.
-            bound = self._client.update(assumed.obj)
+            bound = self._client.bind(
+                info.name,
+                namespace=info.namespace,
+                node=node,
+                resource_version=str(meta(info.obj).get("resourceVersion") or "") or None,
+                copy=False,
+            )
         except ConflictError:  # changed since the decision: back off, then decide again
             self._forget_assumed(assumed)
             self.queue.failed(queued, now, rejected_by=None)
@@ -284,37 +290,12 @@ class Scheduler:
         assumed.set_object(bound)
         self.queue.done(info.key)
         self.queue.pod_added(now)
-        self._mark_scheduled(bound, now)
         self._recorder.event(
             info.obj,
             NORMAL,
             "Scheduled",
             f"Successfully assigned {info.namespace}/{info.name} to {node}",
         )
-
-    def _mark_scheduled(self, pod: Obj, now: float) -> None:
-        """PodScheduled=True, replacing the whole condition as the binding does (a reason or
-        message left from an Unschedulable verdict goes)."""
-        scheduled = {
-            "type": "PodScheduled",
-            "status": "True",
-            "lastTransitionTime": self._time(now),
-        }
-        status = pod.setdefault("status", {})
-        conditions = list(status.get("conditions") or ())
-        at = next((i for i, c in enumerate(conditions) if c.get("type") == "PodScheduled"), None)
-        if at is None:
-            conditions.append(scheduled)
-        else:
-            conditions[at] = scheduled
-        status["conditions"] = conditions
-        try:
-            self._client.update_status(pod)
-        except ConflictError:  # written by someone else meanwhile: merge by condition type
-            cleared = {**scheduled, "reason": None, "message": None}
-            self._patch_status(PodInfo(pod), {"conditions": [cleared]})
-        except NotFoundError:
-            pass
 
     def _time(self, now: float) -> str:
         if self._stamp[0] != now:

@@ -190,10 +190,14 @@ class Dependents:
         kind: str,
         *,
         include: Callable[[Obj], bool] = lambda obj: True,
+        shared: bool = False,
     ) -> None:
         self._client = client
         self._api_version = api_version
         self._kind = kind
+        # shared=True: candidates are the stored objects themselves, for owners that only
+        # read them (a ReplicaSet its pods); otherwise copies the owner may change
+        self._copy = not shared
         self._include = include
         self._owned: dict[ObjectKey, tuple[str, frozenset[str]]] = {}
         # controller uid -> names of the objects it controls, by namespace; None until used
@@ -203,7 +207,11 @@ class Dependents:
     def candidates(self, key: ObjectKey, owner: Obj, selector: LabelSelector) -> list[Obj]:
         namespace = key.namespace
         matching = self._client.list(
-            self._api_version, self._kind, namespace=namespace, label_selector=selector
+            self._api_version,
+            self._kind,
+            namespace=namespace,
+            label_selector=selector,
+            copy=self._copy,
         )
         found = [obj for obj in matching if self._include(obj)]
         seen = {meta(obj).get("name") for obj in matching}
@@ -229,7 +237,7 @@ class Dependents:
         if self._controlled is None:
             self._controlled = {}
             self._client.add_listener(self._observe)
-            for obj in self._client.list(self._api_version, self._kind).items:
+            for obj in self._client.list(self._api_version, self._kind, copy=False).items:
                 self._index(obj, deleted=False)
         return set(self._controlled.get((namespace, uid), ()))
 
@@ -269,7 +277,9 @@ class Dependents:
     def get(self, namespace: str, name: str) -> Obj | None:
         """The object, or None when it is gone."""
         try:
-            return self._client.get(self._api_version, self._kind, name, namespace=namespace)
+            return self._client.get(
+                self._api_version, self._kind, name, namespace=namespace, copy=self._copy
+            )
         except NotFoundError:
             return None
 
@@ -472,8 +482,8 @@ class ReplicaSetController:
     def __init__(self, client: Client, *, recorder: EventRecorder | None = None) -> None:
         self._client = client
         self._recorder = recorder or EventRecorder(client, "replicaset-controller")
-        self._pods = Dependents(client, "v1", "Pod", include=is_pod_active)
-        self._siblings = Dependents(client, APPS, REPLICA_SET)
+        self._pods = Dependents(client, "v1", "Pod", include=is_pod_active, shared=True)
+        self._siblings = Dependents(client, APPS, REPLICA_SET, shared=True)
 
     def watches(self) -> list[Watches]:
         return [Watches(APPS, REPLICA_SET), Watches("v1", "Pod", self._replica_sets_of_pod)]
@@ -492,13 +502,13 @@ class ReplicaSetController:
         labels = labels_of(pod)
         return [
             key_of(rs)
-            for rs in self._client.list(APPS, REPLICA_SET, namespace=namespace)
+            for rs in self._client.list(APPS, REPLICA_SET, namespace=namespace, copy=False)
             if _selector(rs).matches(labels)
         ]
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
-            rs = self._client.get(APPS, REPLICA_SET, key.name, namespace=key.namespace)
+            rs = self._client.get(APPS, REPLICA_SET, key.name, namespace=key.namespace, copy=False)
         except NotFoundError:
             self._pods.forget(key)
             raise
@@ -512,7 +522,7 @@ class ReplicaSetController:
         failure = (error[0], str(error[1])) if error else None
         status = replica_set_status(rs, pods, now, failure)
         if status != rs.get("status"):
-            self._client.update_status({**rs, "status": status})
+            self._client.update_status({**rs, "status": status}, handoff=True)
         if error is not None:
             raise error[1]
         return _availability_requeue(rs, pods, now)
@@ -550,7 +560,7 @@ class ReplicaSetController:
 
     def _create_one(self, rs: Obj, created: list[Obj]) -> ShipyardError | None:
         try:
-            pod = self._client.create(pod_from_template(rs))
+            pod = self._client.create(pod_from_template(rs), handoff=True)
         except ShipyardError as e:
             if not _namespace_terminating(e):
                 self._recorder.event(rs, WARNING, "FailedCreate", f"Error creating: {e}")
@@ -591,7 +601,7 @@ class ReplicaSetController:
                 continue
             uid = meta(sibling).get("uid")
             pods = self._client.list(
-                "v1", "Pod", namespace=namespace, label_selector=_selector(sibling)
+                "v1", "Pod", namespace=namespace, label_selector=_selector(sibling), copy=False
             )
             related += [p for p in pods if (controller_ref(p) or {}).get("uid") == uid]
         return related
