@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Protocol
 
 from shipyard.core.errors import ShipyardError
-from shipyard.core.labels import CAPACITY_TYPE, ZONE
+from shipyard.core.labels import CAPACITY_RESERVATION_ID, CAPACITY_TYPE, ZONE
 from shipyard.core.requirements import IN, Requirement, Requirements
 
 __all__ = [
@@ -81,15 +81,19 @@ class Offering:
     price: float  # USD per hour
     available: bool = True
     reservation_id: str = ""
+    # Instances that can still launch into it, when the cloud says (a reservation's unused
+    # count); None means unknown or unlimited, as for spot and on-demand pools.
+    remaining: int | None = None
 
     @property
     def requirements(self) -> Requirements:
-        return Requirements(
-            (
-                Requirement.create(ZONE, IN, [self.zone]),
-                Requirement.create(CAPACITY_TYPE, IN, [self.capacity_type]),
-            )
-        )
+        reqs = [
+            Requirement.create(ZONE, IN, [self.zone]),
+            Requirement.create(CAPACITY_TYPE, IN, [self.capacity_type]),
+        ]
+        if self.reservation_id:
+            reqs.append(Requirement.create(CAPACITY_RESERVATION_ID, IN, [self.reservation_id]))
+        return Requirements(reqs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +129,24 @@ class InstanceType:
     def compatible_offerings(self, requirements: Requirements) -> tuple[Offering, ...]:
         """Available offerings whose zone and capacity type the requirements allow."""
         zone, capacity_type = requirements.get(ZONE), requirements.get(CAPACITY_TYPE)
-        return tuple(
+        found = tuple(
             o
             for o in self.offerings
             if o.available and zone.has(o.zone) and capacity_type.has(o.capacity_type)
+        )
+        if CAPACITY_RESERVATION_ID not in requirements:
+            return found
+        # A reservation id requirement: reserved offerings must match it, the others must be
+        # allowed to lack the label.
+        reservation = requirements.get(CAPACITY_RESERVATION_ID)
+        return tuple(
+            o
+            for o in found
+            if (
+                reservation.has(o.reservation_id)
+                if o.reservation_id
+                else reservation.allows_absent()
+            )
         )
 
     def cheapest_price(self, requirements: Requirements) -> float | None:
@@ -160,7 +178,7 @@ class Instance:
     zone: str
     capacity_type: str
     price: float  # USD per hour of the offering it was bought at
-    state: str  # "pending" | "running" | "shutting-down" | "terminated"
+    state: str  # "pending" | "running" | "stopping" | "stopped" | "shutting-down" | "terminated"
     launch_time: float  # clock seconds
     capacity: Mapping[str, int] = field(default_factory=dict)
     allocatable: Mapping[str, int] = field(default_factory=dict)
@@ -169,6 +187,10 @@ class Instance:
     tags: Mapping[str, str] = field(default_factory=dict)
     image_id: str = ""
     claim_name: str = ""
+    subnet_id: str = ""
+    security_group_ids: tuple[str, ...] = ()
+    reservation_id: str = ""  # the capacity reservation it runs in (capacity type "reserved")
+    arch: str = ""  # kubernetes.io/arch of the instance type
 
 
 @dataclass(frozen=True)
