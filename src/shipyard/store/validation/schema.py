@@ -256,6 +256,11 @@ class Schema:
     def check(self, value: Any, path: str, errs: Errors) -> None:
         raise NotImplementedError
 
+    def check_update(self, value: Any, old: Any, path: str, errs: Errors) -> None:
+        """``check`` of an update's value, given the stored ``old`` one: ``Obj`` skips the
+        parts that are the very objects already stored (validated when they were written)."""
+        self.check(value, path, errs)
+
 
 class AnyValue(Schema):
     """Anything at all, or (``object_only``) any object — for parts we do not model."""
@@ -606,6 +611,32 @@ class Obj(Schema):
             if key is not None and len(errs) == before:
                 self.memo.add(key)
 
+    def check_update(self, value: Any, old: Any, path: str, errs: Errors) -> None:
+        if value is old:
+            return
+        if not isinstance(value, dict) or not isinstance(old, dict):
+            self.check(value, path, errs)
+            return
+        get, before = self.fields.get, old.get
+        for key, item in value.items():
+            schema = get(key)
+            if schema is None:
+                if not self.open:
+                    errs.append(unknown_field(child(path, str(key))))
+            elif item is None or item is before(key):
+                pass  # unset, or the stored part itself
+            elif type(item) is not schema.fast or (schema.ok is not None and item not in schema.ok):
+                schema.check_update(item, before(key), f"{path}.{key}" if path else key, errs)
+        self._finish(value, path, errs)
+
+    def _finish(self, value: dict[str, Any], path: str, errs: Errors) -> None:
+        for key in self.required:
+            item = value.get(key)
+            if not item and type(item) not in _FALSY_VALUES:
+                errs.append(required(child(path, key)))
+        for rule in self.rules:
+            rule(value, path, errs)
+
     def _walk(self, value: dict[str, Any], path: str, errs: Errors) -> None:
         get = self.fields.get
         for key, item in value.items():
@@ -617,12 +648,7 @@ class Obj(Schema):
                 pass  # JSON null: the field is unset
             elif type(item) is not schema.fast or (schema.ok is not None and item not in schema.ok):
                 schema.check(item, f"{path}.{key}" if path else key, errs)
-        for key in self.required:
-            item = value.get(key)
-            if not item and type(item) not in _FALSY_VALUES:
-                errs.append(required(child(path, key)))
-        for rule in self.rules:
-            rule(value, path, errs)
+        self._finish(value, path, errs)
 
 
 # --- whole-object validators ----------------------------------------------------------------
@@ -636,7 +662,10 @@ def validator(schema: Schema, *update_rules: UpdateRule) -> Validator:
 
     def validate(obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
         errs: Errors = []
-        schema.check(obj, "", errs)
+        if old is None:
+            schema.check(obj, "", errs)
+        else:
+            schema.check_update(obj, old, "", errs)
         if old is not None and isinstance(obj, dict) and isinstance(old, dict):
             for rule in update_rules:
                 rule(obj, old, errs)
