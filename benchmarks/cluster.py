@@ -287,14 +287,14 @@ def bench_service(name: str, namespace: str) -> Obj:
 
 
 def nodes_ready(cluster: EmbeddedCluster, size: FullRun) -> bool:
-    nodes = cluster.client.list("v1", "Node").items
+    nodes = cluster.client.list("v1", "Node", copy=False).items
     ready = [n for n in nodes if (condition(n, "Ready") or {}).get("status") == "True"]
     return len(ready) == size.nodes
 
 
 def deployments_done(cluster: EmbeddedCluster, size: FullRun, image: str) -> bool:
     """Every Deployment observed, on ``image`` and complete: updated == available == replicas."""
-    deployments = cluster.client.list("apps/v1", "Deployment").items
+    deployments = cluster.client.list("apps/v1", "Deployment", copy=False).items
     if len(deployments) != size.deployments:
         return False
     for d in deployments:
@@ -312,7 +312,7 @@ def deployments_done(cluster: EmbeddedCluster, size: FullRun, image: str) -> boo
 
 
 def old_replicasets_drained(cluster: EmbeddedCluster, image: str) -> bool:
-    for rs in cluster.client.list("apps/v1", "ReplicaSet").items:
+    for rs in cluster.client.list("apps/v1", "ReplicaSet", copy=False).items:
         if rs["spec"]["template"]["spec"]["containers"][0]["image"] == image:
             continue
         if rs["spec"].get("replicas", 0) != 0 or (rs.get("status") or {}).get("replicas", 0):
@@ -321,7 +321,7 @@ def old_replicasets_drained(cluster: EmbeddedCluster, image: str) -> bool:
 
 
 def pods_running_ready(cluster: EmbeddedCluster, size: FullRun, image: str) -> bool:
-    pods = cluster.client.list("v1", "Pod").items
+    pods = cluster.client.list("v1", "Pod", copy=False).items
     return len(pods) == size.pods and all(
         p["status"].get("phase") == "Running"
         and is_ready(p)

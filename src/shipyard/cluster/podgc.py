@@ -28,7 +28,6 @@ Kubernetes, pod GC records no Events.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from shipyard.cluster.client import Client
 from shipyard.cluster.disruption import delete_pod
@@ -128,7 +127,7 @@ class PodGCController:
 
     def _reconcile_pod(self, key: ObjectKey) -> Result | None:
         try:
-            pod = self._client.get("v1", "Pod", key.name, namespace=key.namespace)
+            pod = self._client.get("v1", "Pod", key.name, namespace=key.namespace, copy=False)
         except NotFoundError:
             self._terminated.discard(key)
             return None
@@ -147,7 +146,7 @@ class PodGCController:
 
     def _check_node_of(self, pod: Obj, node_name: str) -> Result | None:
         try:
-            node = self._client.get("v1", "Node", node_name)
+            node = self._client.get("v1", "Node", node_name, copy=False)
         except NotFoundError:
             self._nodes.discard(node_name)
             wait = self._quarantine_left(node_name)
@@ -181,8 +180,11 @@ class PodGCController:
     def _mark_failed_and_delete(self, pod: Obj, *, orphaned: bool = False) -> None:
         """``markFailedAndDeletePodWithCondition``: phase Failed first, then delete at once."""
         if not is_terminal(pod):
-            status: dict[str, Any] = pod.setdefault("status", {})
-            status["phase"] = "Failed"
+            # a new status (the pod read is shared): phase, and conditions of our own to change
+            status = {**(pod.get("status") or {}), "phase": "Failed"}
+            if orphaned:
+                status["conditions"] = [dict(c) for c in status.get("conditions") or ()]
+            pod = {**pod, "status": status}
             if orphaned:
                 set_condition(
                     pod, "DisruptionTarget", "True", now=self._client.clock.now(), **_ORPHANED

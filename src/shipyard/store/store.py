@@ -547,6 +547,7 @@ class Store:
     def _write_update(
         self, info: KindInfo, new: Obj, old: Obj, dry_run: bool, *, status: bool = False
     ) -> Obj:
+        _share_unchanged(new, old)  # before admission, which skips what is shared
         self._admit(info, new, old, status=status)
         if _spec_changed(info, new, old):
             new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
@@ -868,14 +869,64 @@ def _spec_changed(info: KindInfo, new: Obj, old: Obj) -> bool:
 
 
 def _share_unchanged(new: Obj, old: Obj) -> None:
-    """Let the new version share unchanged parts with the stored one (both are immutable)."""
+    """Let the new version share unchanged parts with the stored one (both are immutable).
+
+    Equal parts are replaced by the stored ones down to a few levels: map values, and list
+    items (at the same position, or — for maps in a list, such as endpoints — anywhere in
+    the stored list). Validation of an update skips what is shared, and memory is saved.
+    """
     for k, value in new.items():
-        if k != "metadata" and k in old and old[k] == value:
-            new[k] = old[k]
+        if k == "metadata" or k not in old:
+            continue
+        before = old[k]
+        if before == value:
+            new[k] = before
+        else:
+            _share_parts(value, before, _SHARE_DEPTH)
     md, old_md = new["metadata"], meta(old)
     for k in ("labels", "annotations", "ownerReferences", "finalizers", "managedFields"):
         if k in md and k in old_md and md[k] == old_md[k]:
             md[k] = old_md[k]
+
+
+_SHARE_DEPTH = 3
+
+
+def _share_parts(value: Any, before: Any, depth: int) -> None:
+    """Within two unequal containers of one type, share the equal parts (see above)."""
+    if type(value) is dict and type(before) is dict:
+        for name, item in value.items():
+            if name in before:
+                stored = before[name]
+                if stored == item:
+                    value[name] = stored
+                elif depth > 0:
+                    _share_parts(item, stored, depth - 1)
+    elif type(value) is list and type(before) is list:
+        by_content: dict[bytes, Any] | None = None
+        for i, item in enumerate(value):
+            stored = before[i] if i < len(before) else None
+            if stored is not None and stored == item:
+                value[i] = stored
+                continue
+            if type(item) is dict:
+                if by_content is None:
+                    by_content = {_content(x): x for x in before if type(x) is dict}
+                    by_content.pop(b"", None)
+                key = _content(item)
+                found = by_content.get(key) if key else None
+                if found is not None:
+                    value[i] = found
+                    continue
+            if stored is not None and depth > 0:
+                _share_parts(item, stored, depth - 1)
+
+
+def _content(item: Any) -> bytes:
+    try:
+        return marshal.dumps(item, 2)
+    except ValueError:  # not plain data: matched by position only
+        return b""
 
 
 def _with_rv(obj: Obj, rv: Any) -> Obj:

@@ -767,11 +767,15 @@ class DeploymentController:
         if ref is None or ref.get("kind") != REPLICA_SET or not is_terminating(pod):
             return []
         try:
-            rs = self._client.get(APPS, REPLICA_SET, str(ref.get("name")), namespace=namespace)
+            rs = self._client.get(
+                APPS, REPLICA_SET, str(ref.get("name")), namespace=namespace, copy=False
+            )
             owner = controller_ref(rs)
             if owner is None or owner.get("kind") != DEPLOYMENT:
                 return []
-            d = self._client.get(APPS, DEPLOYMENT, str(owner.get("name")), namespace=namespace)
+            d = self._client.get(
+                APPS, DEPLOYMENT, str(owner.get("name")), namespace=namespace, copy=False
+            )
         except NotFoundError:
             return []
         if ((d.get("spec") or {}).get("strategy") or {}).get("type") != "Recreate":

@@ -154,6 +154,8 @@ def _pod_spec_changes(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
         if key not in _POD_MUTABLE and new.get(key) != old.get(key)
     ]
     for key in ("containers", "initContainers"):
+        if new.get(key) is old.get(key):
+            continue
         if _without_images(new.get(key)) != _without_images(old.get(key)):
             changed.append(key)
     if not is_empty(old.get("nodeName")) and new.get("nodeName") != old.get("nodeName"):

@@ -516,6 +516,24 @@ class ListOf(Schema):
             if entry is not None:
                 item.check(entry, f"{path}[{index}]", errs)
 
+    def check_update(self, value: Any, old: Any, path: str, errs: Errors) -> None:
+        """Items that are the stored ones themselves (shared by the store) are not walked."""
+        if value is old:
+            return
+        if not isinstance(value, list) or not isinstance(old, list):
+            self.check(value, path, errs)
+            return
+        if self.max_items is not None and len(value) > self.max_items:
+            errs.append(too_many(path, len(value), self.max_items))
+        stored = {id(entry) for entry in old}
+        item = self.item
+        fast, ok = item.fast, item.ok
+        for index, entry in enumerate(value):
+            if type(entry) is fast and (ok is None or entry in ok):
+                continue
+            if entry is not None and id(entry) not in stored:
+                item.check(entry, f"{path}[{index}]", errs)
+
 
 class MapOf(Schema):
     """An object used as a map: any keys (optionally checked), values following ``value``.
