@@ -104,7 +104,10 @@ def apply(files: Files = None, namespace: Namespace = None) -> None:
         failed = False
         for obj in _manifests(files or []):
             try:
-                typer.echo(str(apply_object(store, obj, namespace=namespace or "default")))
+                result = apply_object(store, obj, namespace=namespace or "default")
+                for warning in result.warnings:
+                    typer.echo(f"Warning: {warning}", err=True)
+                typer.echo(str(result))
             except ShipyardError as e:
                 typer.echo(_error_text(e), err=True)
                 failed = True

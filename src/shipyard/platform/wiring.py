@@ -13,6 +13,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from shipyard.autoscaler.apis import karpenter_kinds, v1beta1_kinds
 from shipyard.core.clock import Clock, RealClock
 from shipyard.core.errors import AlreadyExistsError
 from shipyard.platform.runtime import tune_gc
@@ -21,10 +22,26 @@ from shipyard.store.kinds import builtin_scheme
 from shipyard.store.scheme import Scheme
 from shipyard.store.store import Store
 
-__all__ = ["BOOTSTRAP_NAMESPACES", "default_data_dir", "memory_cluster", "open_cluster"]
+__all__ = [
+    "BOOTSTRAP_NAMESPACES",
+    "default_data_dir",
+    "memory_cluster",
+    "open_cluster",
+    "platform_scheme",
+]
 
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DATABASE = "cluster.db"
+
+
+def platform_scheme() -> Scheme:
+    """Every kind a Shipyard cluster serves: Kubernetes' built-in kinds and the products'
+    (Karpenter's NodePool, NodeClaim and EC2NodeClass; their v1 before the older versions,
+    so that ``nodepools`` names v1)."""
+    scheme = builtin_scheme()
+    for info in (*karpenter_kinds(), *v1beta1_kinds()):
+        scheme.add(info)
+    return scheme
 
 
 def default_data_dir() -> Path:
@@ -39,7 +56,7 @@ def open_cluster(
     """The embedded cluster persisted in ``data_dir`` (created if missing)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     backend = SqliteBackend(data_dir / DATABASE)
-    store = Store(backend, scheme or builtin_scheme(), clock or RealClock())
+    store = Store(backend, scheme or platform_scheme(), clock or RealClock())
     bootstrap(store)
     tune_gc()  # after the database is loaded: its objects are frozen with the rest
     return store
@@ -47,7 +64,7 @@ def open_cluster(
 
 def memory_cluster(clock: Clock, *, scheme: Scheme | None = None) -> Store:
     """An in-memory cluster for simulations and tests."""
-    store = Store(MemoryBackend(), scheme or builtin_scheme(), clock)
+    store = Store(MemoryBackend(), scheme or platform_scheme(), clock)
     bootstrap(store)
     tune_gc()
     return store

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -81,6 +81,7 @@ class ApplyResult:
     action: Literal["created", "configured", "unchanged"]
     obj: Obj
     info: KindInfo
+    warnings: list[str] = field(default_factory=list)  # from converting an older version
 
     def __str__(self) -> str:
         return (
@@ -162,6 +163,10 @@ def apply_object(store: _Writer, obj: Obj, *, namespace: str = "default") -> App
     """kubectl apply of one object: create, or three-way patch; says which happened."""
     info = store.scheme.get(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
     desired = json_copy(obj)
+    warnings: list[str] = []
+    if info.convert is not None:  # an older version: diffed and written as the stored one
+        desired, warnings = info.convert(desired)
+        info = store.scheme.get(str(desired.get("apiVersion", "")), str(desired.get("kind", "")))
     md = desired.setdefault("metadata", {})
     if info.namespaced:
         md["namespace"] = md.get("namespace") or namespace
@@ -176,12 +181,12 @@ def apply_object(store: _Writer, obj: Obj, *, namespace: str = "default") -> App
     try:
         live = store.get(info.api_version, info.kind, md["name"], namespace=ns)
     except NotFoundError:
-        return ApplyResult("created", store.create(desired), info)
+        return ApplyResult("created", store.create(desired), info, warnings)
     patch = three_way_patch(
         last_applied(live), desired, live, api_version=info.api_version, kind=info.kind
     )
     if not patch:
-        return ApplyResult("unchanged", live, info)
+        return ApplyResult("unchanged", live, info, warnings)
     updated = store.patch(
         info.api_version,
         info.kind,
@@ -191,4 +196,4 @@ def apply_object(store: _Writer, obj: Obj, *, namespace: str = "default") -> App
         patch_type=PatchType.STRATEGIC.value,
     )
     changed = meta(updated).get("resourceVersion") != meta(live).get("resourceVersion")
-    return ApplyResult("configured" if changed else "unchanged", updated, info)
+    return ApplyResult("configured" if changed else "unchanged", updated, info, warnings)

@@ -20,10 +20,11 @@ from typing import Any
 
 from shipyard.core.errors import FieldError, NotFoundError
 
-__all__ = ["KindInfo", "Scheme"]
+__all__ = ["Converter", "KindInfo", "Scheme"]
 
 Defaulter = Callable[[dict[str, Any]], None]
 Validator = Callable[[dict[str, Any], "dict[str, Any] | None"], list[FieldError]]
+Converter = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
 
 
 def _no_defaults(obj: dict[str, Any]) -> None:
@@ -51,6 +52,10 @@ class KindInfo:
     columns: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = field(
         default=(), compare=False
     )
+    # An older served version: objects written in it are converted to the storage version
+    # first (returning the object and one warning per converted or dropped field), as a
+    # conversion webhook would; reads are always of the storage version.
+    convert: Converter | None = field(default=None, compare=False)
 
     @property
     def api_version(self) -> str:
@@ -79,7 +84,7 @@ class Scheme:
         self._by_gvk[(info.api_version, info.kind)] = info
         for name in (info.kind, info.singular, info.plural, info.resource, *info.short_names):
             self._names.setdefault(name.lower(), info)
-        self._names[f"{info.singular}.{info.group}".lower()] = info
+        self._names.setdefault(f"{info.singular}.{info.group}".lower(), info)
 
     def get(self, api_version: str, kind: str) -> KindInfo:
         """The kind, or NotFoundError naming what is served instead."""

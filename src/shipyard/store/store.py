@@ -144,6 +144,7 @@ class ObjectList:
 Selector = str | LabelSelector | None
 Events = list[WatchEvent]
 FieldSel = str | FieldSelector | None
+Warnings = list[str]
 
 
 class Store:
@@ -261,23 +262,37 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def create(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj:
+    def create(
+        self,
+        obj: Obj,
+        *,
+        dry_run: bool = False,
+        handoff: bool = False,
+        warnings: Warnings | None = None,
+    ) -> Obj:
         """Create the object; AlreadyExistsError when its name is taken.
 
         ``handoff=True`` gives ``obj`` to the store instead of copying it: the caller must not
         use it afterwards, and the result is the stored object itself, shared read-only (see
         the module docstring). Controllers that build an object only to create it use this.
+        An object of an older served version is converted first; the conversion's warnings
+        are appended to ``warnings`` (kubectl prints them as ``Warning:`` lines).
         """
-        new = _own(obj, handoff)
-        info = self._kind_of(new)
+        new, info = self._admitted_kind(_own(obj, handoff), warnings)
         return self._write(lambda: self._create(info, new, dry_run), copy=not handoff)
 
-    def update(self, obj: Obj, *, dry_run: bool = False, handoff: bool = False) -> Obj:
+    def update(
+        self,
+        obj: Obj,
+        *,
+        dry_run: bool = False,
+        handoff: bool = False,
+        warnings: Warnings | None = None,
+    ) -> Obj:
         """Replace spec and metadata (status too, unless the kind has a status subresource).
 
-        ``handoff`` as for :meth:`create`."""
-        new = _own(obj, handoff)
-        info = self._kind_of(new)
+        ``handoff`` and ``warnings`` as for :meth:`create`."""
+        new, info = self._admitted_kind(_own(obj, handoff), warnings)
         return self._write(
             lambda: self._replace(info, new, dry_run, status=False), copy=not handoff
         )
@@ -286,10 +301,19 @@ class Store:
         """Replace only ``status`` (kinds with a status subresource).
 
         ``handoff`` as for :meth:`create`: the store keeps ``obj["status"]`` itself."""
-        new = _own(obj, handoff)
-        info = self._kind_of(new)
+        new, info = self._admitted_kind(_own(obj, handoff), None)
         _require_status(info)
         return self._write(lambda: self._replace(info, new, False, status=True), copy=not handoff)
+
+    def _admitted_kind(self, obj: Obj, warnings: Warnings | None) -> tuple[Obj, KindInfo]:
+        """The object in its storage version, and that version's kind."""
+        info = self._kind_of(obj)
+        if info.convert is None:
+            return obj, info
+        converted, said = info.convert(obj)
+        if warnings is not None:
+            warnings.extend(said)
+        return converted, self._kind_of(converted)
 
     def patch(
         self,
@@ -903,23 +927,27 @@ def _share_parts(value: Any, before: Any, depth: int) -> None:
                 elif depth > 0:
                     _share_parts(item, stored, depth - 1)
     elif type(value) is list and type(before) is list:
-        by_content: dict[bytes, Any] | None = None
-        for i, item in enumerate(value):
-            stored = before[i] if i < len(before) else None
-            if stored is not None and stored == item:
-                value[i] = stored
+        _share_items(value, before, depth)
+
+
+def _share_items(value: list[Any], before: list[Any], depth: int) -> None:
+    by_content: dict[bytes, Any] | None = None
+    for i, item in enumerate(value):
+        stored = before[i] if i < len(before) else None
+        if stored is not None and stored == item:
+            value[i] = stored
+            continue
+        if type(item) is dict:
+            if by_content is None:
+                by_content = {_content(x): x for x in before if type(x) is dict}
+                by_content.pop(b"", None)
+            key = _content(item)
+            found = by_content.get(key) if key else None
+            if found is not None:
+                value[i] = found
                 continue
-            if type(item) is dict:
-                if by_content is None:
-                    by_content = {_content(x): x for x in before if type(x) is dict}
-                    by_content.pop(b"", None)
-                key = _content(item)
-                found = by_content.get(key) if key else None
-                if found is not None:
-                    value[i] = found
-                    continue
-            if stored is not None and depth > 0:
-                _share_parts(item, stored, depth - 1)
+        if stored is not None and depth > 0:
+            _share_parts(item, stored, depth - 1)
 
 
 def _content(item: Any) -> bytes:

@@ -1,10 +1,10 @@
 """The autoscaler's kinds as the store serves them: names, scope, defaults, admission, columns.
 
 :func:`karpenter_kinds` returns the ``v1`` kinds (NodePool, NodeClaim, EC2NodeClass), the
-versions objects are stored in; :func:`v1beta1_kinds` returns the ``v1beta1`` versions, whose
-``validate`` converts the object (:func:`shipyard.autoscaler.apis.v1beta1.convert`) and
-admits the result as v1 — the store should convert before storing, and uses these only to
-know the older versions are served. Add the v1 kinds to a scheme first, so that
+versions objects are stored in; :func:`v1beta1_kinds` returns the ``v1beta1`` versions, which the
+store converts to v1 (``KindInfo.convert`` = :func:`shipyard.autoscaler.apis.v1beta1.convert`,
+with a warning per converted or dropped field) before admitting and storing them; their own
+``validate`` (conversion, then v1 admission) serves callers that check without storing. Add the v1 kinds to a scheme first, so that
 ``nodepools`` and ``ec2nc`` resolve to v1. Names and short names are those of Karpenter's
 CRDs (all three are cluster-scoped, with a status subresource, in the ``karpenter``
 category); nothing registers itself: the platform adds these to its scheme.
@@ -26,7 +26,7 @@ from shipyard.autoscaler.apis.nodeclass import default_nodeclass, validate_nodec
 from shipyard.autoscaler.apis.nodepool import default_nodepool, validate_nodepool
 from shipyard.autoscaler.apis.v1beta1 import convert
 from shipyard.core.errors import FieldError, InvalidError, ShipyardError
-from shipyard.store.scheme import KindInfo
+from shipyard.store.scheme import Converter, KindInfo
 from shipyard.store.validation.schema import Validator
 
 __all__ = ["karpenter_kinds", "v1beta1_kinds"]
@@ -46,6 +46,7 @@ def _kind(
     default: Defaulter,
     validate: Validator,
     columns: tuple[Column, ...],
+    converter: Converter | None = None,
 ) -> KindInfo:
     return KindInfo(
         group=group,
@@ -58,6 +59,7 @@ def _kind(
         default=default,
         validate=validate,
         columns=columns,
+        convert=converter,
     )
 
 
@@ -101,11 +103,12 @@ def v1beta1_kinds() -> list[KindInfo]:
     """The ``v1beta1`` versions, admitted through conversion to v1 (see the module docstring)."""
     return [
         _kind(_KARPENTER, "v1beta1", "NodePool", "nodepools", default=_no_defaults,
-              validate=_as_v1(default_nodepool, validate_nodepool), columns=NODEPOOL_COLUMNS),
+              validate=_as_v1(default_nodepool, validate_nodepool), columns=NODEPOOL_COLUMNS,
+              converter=convert),
         _kind(_KARPENTER, "v1beta1", "NodeClaim", "nodeclaims", default=_no_defaults,
               validate=_as_v1(default_nodeclaim, validate_nodeclaim),
-              columns=NODECLAIM_COLUMNS),
+              columns=NODECLAIM_COLUMNS, converter=convert),
         _kind(_AWS, "v1beta1", "EC2NodeClass", "ec2nodeclasses", short=("ec2nc", "ec2ncs"),
               default=_no_defaults, validate=_as_v1(default_nodeclass, validate_nodeclass),
-              columns=NODECLASS_COLUMNS),
+              columns=NODECLASS_COLUMNS, converter=convert),
     ]  # fmt: skip
