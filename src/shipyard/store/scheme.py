@@ -91,8 +91,7 @@ class Scheme:
         info = self._by_gvk.get((api_version, kind))
         if info is None:
             raise NotFoundError(
-                f'no kind "{kind}" is registered for version "{api_version}"'
-                f"{self._hint(kind)}"
+                f'no kind "{kind}" is registered for version "{api_version}"{self._hint(kind)}'
             )
         return info
 

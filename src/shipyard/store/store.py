@@ -355,9 +355,7 @@ class Store:
         """
         info = self._kind("v1", "Pod")
         key = _key(info, namespace, name)
-        return self._write(
-            lambda: self._bind(info, key, node, resource_version), copy=copy
-        )
+        return self._write(lambda: self._bind(info, key, node, resource_version), copy=copy)
 
     def _bind(self, info: KindInfo, key: ObjectKey, node: str, rv: str | None) -> Obj:
         old = self._existing(info, key)

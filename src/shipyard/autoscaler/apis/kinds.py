@@ -1,13 +1,13 @@
 """The autoscaler's kinds as the store serves them: names, scope, defaults, admission, columns.
-
 :func:`karpenter_kinds` returns the ``v1`` kinds (NodePool, NodeClaim, EC2NodeClass), the
-versions objects are stored in; :func:`v1beta1_kinds` returns the ``v1beta1`` versions, which the
-store converts to v1 (``KindInfo.convert`` = :func:`shipyard.autoscaler.apis.v1beta1.convert`,
-with a warning per converted or dropped field) before admitting and storing them; their own
-``validate`` (conversion, then v1 admission) serves callers that check without storing. Add the v1 kinds to a scheme first, so that
-``nodepools`` and ``ec2nc`` resolve to v1. Names and short names are those of Karpenter's
-CRDs (all three are cluster-scoped, with a status subresource, in the ``karpenter``
-category); nothing registers itself: the platform adds these to its scheme.
+versions objects are stored in; :func:`v1beta1_kinds` returns the ``v1beta1`` versions, which
+the store converts to v1 (``KindInfo.convert`` =
+:func:`shipyard.autoscaler.apis.v1beta1.convert`, with a warning per converted or dropped
+field) before admitting and storing them; their own ``validate`` (conversion, then v1
+admission) serves callers that check without storing. Add the v1 kinds to a scheme first, so
+that ``nodepools`` and ``ec2nc`` resolve to v1. Names and short names are those of Karpenter's
+CRDs (all three are cluster-scoped, with a status subresource, in the ``karpenter`` category);
+nothing registers itself: the platform adds these to its scheme.
 """
 
 from __future__ import annotations
