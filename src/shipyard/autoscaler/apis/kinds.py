@@ -1,4 +1,5 @@
 """The autoscaler's kinds as the store serves them: names, scope, defaults, admission, columns.
+
 :func:`karpenter_kinds` returns the ``v1`` kinds (NodePool, NodeClaim, EC2NodeClass), the
 versions objects are stored in; :func:`v1beta1_kinds` returns the ``v1beta1`` versions, which
 the store converts to v1 (``KindInfo.convert`` =
