@@ -575,7 +575,6 @@ class Store:
             new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
         if new == old:
             return old  # a no-op: no new resourceVersion, no event (as the API server)
-        _share_unchanged(new, old)
         txn = self._txn()
         result = Collector(txn).update(new, old)
         if dry_run:
