@@ -40,7 +40,7 @@ from shipyard.core.labels import NODEPOOL, WELL_KNOWN_LABELS, label_domain
 from shipyard.core.requirements import Requirements
 from shipyard.store.validation.formats import dns1123_subdomain
 from shipyard.store.validation.meta import ANNOTATIONS, LabelMap
-from shipyard.store.validation.placement import TAINT
+from shipyard.store.validation.placement import TAINT, check_unique_taints
 from shipyard.store.validation.schema import (
     AnyValue,
     Errors,
@@ -54,7 +54,6 @@ from shipyard.store.validation.schema import (
     Str,
     UpdateRule,
     duplicate,
-    get_str,
     invalid,
     required,
     too_many,
@@ -303,20 +302,7 @@ class _TaintList(ListOf):
 
     def check(self, value: Any, path: str, errs: Errors) -> None:
         super().check(value, path, errs)
-        seen: set[tuple[str | None, str | None]] = set()
-        for index, taint in enumerate(value if isinstance(value, list) else []):
-            if not isinstance(taint, dict):
-                continue
-            pair = (get_str(taint, "key"), get_str(taint, "effect"))
-            if pair in seen:
-                errs.append(
-                    duplicate(
-                        f"{path}[{index}]",
-                        f"{pair[0]}:{pair[1]}",
-                        "taints must be unique by key and effect pair",
-                    )
-                )
-            seen.add(pair)
+        check_unique_taints(value if isinstance(value, list) else [], path, errs)
 
 
 TAINTS = _TaintList(TAINT)

@@ -45,6 +45,7 @@ __all__ = [
     "TAINT_EFFECTS",
     "TOLERATION",
     "TOPOLOGY_SPREAD_CONSTRAINT",
+    "check_unique_taints",
 ]
 
 
@@ -246,15 +247,20 @@ TOPOLOGY_SPREAD_CONSTRAINT = Obj(
 
 
 def _unique_taints(node_spec: dict[str, Any], path: str, errs: Errors) -> None:
+    check_unique_taints(get_list(node_spec, "taints"), f"{path}.taints", errs)
+
+
+def check_unique_taints(taints: list[Any], path: str, errs: Errors) -> None:
+    """A list of taints may not hold the same key and effect twice."""
     seen: set[tuple[Any, Any]] = set()
-    for i, taint in enumerate(get_list(node_spec, "taints")):
+    for i, taint in enumerate(taints):
         if not isinstance(taint, dict):
             continue
         pair = (get_str(taint, "key"), get_str(taint, "effect"))
         if pair in seen:
             errs.append(
                 duplicate(
-                    f"{path}.taints[{i}]",
+                    f"{path}[{i}]",
                     f"{pair[0]}:{pair[1]}",
                     "taints must be unique by key and effect pair",
                 )
