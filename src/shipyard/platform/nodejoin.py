@@ -138,7 +138,8 @@ class NodeJoin:
         self.register(instance)
 
     def register(self, instance: Instance) -> Obj:
-        """Create the instance's Node; the existing one if it is registered already."""
+        """Create the instance's Node (the existing one if it is registered already); the
+        result is the stored object, shared and read-only."""
         for attempt in range(_MAX_NAME_ATTEMPTS):
             name = node_name_for(instance, attempt)
             node = node_for_instance(instance, name, self._clock.now())
