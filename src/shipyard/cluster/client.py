@@ -18,7 +18,7 @@ Eviction API (``evict``), which needs the disruption budgets' judgement.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from shipyard.core.clock import Clock
@@ -96,7 +96,14 @@ class Client(Protocol):
         field_selector: Any = None,
     ) -> Watch: ...
 
-    def add_listener(self, fn: Callable[[WatchEvent], None]) -> Callable[[], None]: ...
+    def add_listener(
+        self,
+        fn: Callable[[WatchEvent], None],
+        *,
+        kinds: Iterable[tuple[str, str]] | None = None,
+    ) -> Callable[[], None]:
+        """``fn`` after each change (of ``kinds``, ``(apiVersion, kind)`` pairs, if given)."""
+        ...
 
     def bind(
         self,

@@ -136,10 +136,16 @@ class Manager:
         self._queues.append(queue)
         for w in controller.watches():
             self._routes.setdefault((w.api_version, w.kind), []).append((queue, w.mapper))
+        if self._unsubscribe is not None:  # started already: follow the new kinds too
+            self._unsubscribe()
+            self._subscribe()
+
+    def _subscribe(self) -> None:
+        self._unsubscribe = self._client.add_listener(self._on_event, kinds=list(self._routes))
 
     def start(self) -> None:
         """Subscribe to changes and queue every existing object once (an initial list)."""
-        self._unsubscribe = self._client.add_listener(self._on_event)
+        self._subscribe()
         for (api_version, kind), routes in self._routes.items():
             for obj in self._client.list(api_version, kind).items:
                 for queue, mapper in routes:

@@ -53,7 +53,7 @@ import marshal
 import os
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -450,9 +450,15 @@ class Store:
             self._hub.add(watch)
         return watch
 
-    def add_listener(self, fn: Callable[[WatchEvent], None]) -> Callable[[], None]:
-        """Call ``fn`` after each committed change; returns a function that unsubscribes."""
-        return self._listeners.add(fn)
+    def add_listener(
+        self,
+        fn: Callable[[WatchEvent], None],
+        *,
+        kinds: Iterable[tuple[str, str]] | None = None,
+    ) -> Callable[[], None]:
+        """Call ``fn`` after each committed change (only of ``kinds``, ``(apiVersion, kind)``
+        pairs, when given); returns a function that unsubscribes."""
+        return self._listeners.add(fn, kinds)
 
     def close(self) -> None:
         with self._lock:

@@ -359,6 +359,15 @@ class WatchHub:
         return (f.api_version, f.kind)
 
 
+Listener = Callable[[WatchEvent], None]
+
+
+@dataclass(frozen=True, eq=False)
+class _Subscription:
+    fn: Listener
+    kinds: frozenset[tuple[str, str]] | None  # None: every kind
+
+
 class Listeners:
     """Callbacks run after each committed change, outside the store's write lock.
 
@@ -371,29 +380,60 @@ class Listeners:
     """
 
     def __init__(self) -> None:
-        self._fns: tuple[Callable[[WatchEvent], None], ...] = ()
+        self._subs: tuple[_Subscription, ...] = ()
+        # (apiVersion, kind) -> the listeners of that kind, in subscription order; kinds
+        # nobody asked for by name map to the listeners of every kind (``_everything``)
+        self._by_kind: dict[tuple[str, str], tuple[Listener, ...]] = {}
+        self._everything: tuple[Listener, ...] = ()
         self._queue: deque[WatchEvent] = deque()
         self._lock = threading.Lock()
         self._delivering = False
 
-    def add(self, fn: Callable[[WatchEvent], None]) -> Callable[[], None]:
+    def add(
+        self, fn: Listener, kinds: Iterable[tuple[str, str]] | None = None
+    ) -> Callable[[], None]:
+        sub = _Subscription(fn, None if kinds is None else frozenset(kinds))
         with self._lock:
-            self._fns = (*self._fns, fn)
+            self._subs = (*self._subs, sub)
+            self._index()
 
         def unsubscribe() -> None:
             with self._lock:
-                self._fns = tuple(f for f in self._fns if f is not fn)
+                self._subs = tuple(s for s in self._subs if s is not sub)
+                self._index()
 
         return unsubscribe
 
+    def _index(self) -> None:
+        named = {kind for sub in self._subs if sub.kinds is not None for kind in sub.kinds}
+        self._everything = tuple(s.fn for s in self._subs if s.kinds is None)
+        self._by_kind = {
+            kind: tuple(s.fn for s in self._subs if s.kinds is None or kind in s.kinds)
+            for kind in named
+        }
+
     def __bool__(self) -> bool:
         """Is any listener subscribed?"""
-        return bool(self._fns)
+        return bool(self._subs)
 
     def enqueue(self, events: Sequence[WatchEvent]) -> None:
-        if self._fns:
+        if not self._subs:
+            return
+        by_kind, everything = self._by_kind, self._everything
+        wanted = [
+            e
+            for e in events
+            if by_kind.get((e.object.get("apiVersion", ""), e.object.get("kind", "")), everything)
+        ]
+        if wanted:
             with self._lock:
-                self._queue.extend(events)
+                self._queue.extend(wanted)
+
+    def _listeners_of(self, event: WatchEvent) -> tuple[Listener, ...]:
+        obj = event.object
+        return self._by_kind.get(
+            (obj.get("apiVersion", ""), obj.get("kind", "")), self._everything
+        )
 
     def deliver(self) -> None:
         if not self._queue:
@@ -407,7 +447,7 @@ class Listeners:
         first_error: Exception | None = None
         try:
             while (event := self._next()) is not None:
-                for fn in self._fns:
+                for fn in self._listeners_of(event):
                     try:
                         fn(event)
                     except Exception as e:  # the others still get this event

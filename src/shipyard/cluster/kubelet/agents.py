@@ -95,7 +95,7 @@ class KubeletManager:
         # Bound pods as last seen in the change stream (shared, read-only objects): the
         # kubelet's informer, so a probe-driven reconcile does not copy the pod out of the store.
         self._pods: dict[ObjectKey, Obj] = {}
-        self._unsubscribe = client.add_listener(self._on_change)
+        self._unsubscribe = client.add_listener(self._on_change, kinds=[("v1", "Pod")])
 
     def close(self) -> None:
         """Stop following the change stream and stop every kubelet's heartbeat."""

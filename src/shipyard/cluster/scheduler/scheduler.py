@@ -108,7 +108,7 @@ class Scheduler:
         self._stamp: tuple[float, str] = (-1.0, "")
         self._lock = threading.RLock()
         self._inbox: deque[WatchEvent] = deque()
-        self._unsubscribe = client.add_listener(self._on_event)
+        self._unsubscribe = client.add_listener(self._on_event, kinds=_FOLLOWED_KINDS)
         self._initial_list()
 
     # -- the controller contract -------------------------------------------------------------
@@ -403,6 +403,12 @@ class Scheduler:
 
 
 _FOLLOWED = frozenset({"Pod", "Node", "Namespace", "PriorityClass"})
+_FOLLOWED_KINDS = (
+    ("v1", "Pod"),
+    ("v1", "Node"),
+    ("v1", "Namespace"),
+    ("scheduling.k8s.io/v1", "PriorityClass"),
+)
 
 
 def _older(new: Obj, old: Obj) -> bool:

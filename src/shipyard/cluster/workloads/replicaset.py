@@ -236,7 +236,7 @@ class Dependents:
         """Names of the objects in ``namespace`` whose controller has ``uid``."""
         if self._controlled is None:
             self._controlled = {}
-            self._client.add_listener(self._observe)
+            self._client.add_listener(self._observe, kinds=[(self._api_version, self._kind)])
             for obj in self._client.list(self._api_version, self._kind, copy=False).items:
                 self._index(obj, deleted=False)
         return set(self._controlled.get((namespace, uid), ()))
