@@ -331,6 +331,26 @@ def _node_address(kind: str) -> Callable[[Obj], str]:
     return column
 
 
+# The hourly price of a node's instance, in USD, as the node autoscaler records it on the
+# NodeClaim and registration copies onto the Node (a decimal string such as "0.0416").
+PRICE_ANNOTATION = "shipyard.dev/price"
+
+
+def _node_label(key: str) -> Callable[[Obj], str]:
+    return lambda obj: _text(_at(obj, "metadata", "labels", key))
+
+
+def _node_price(obj: Obj) -> str:
+    text = _at(obj, "metadata", "annotations", PRICE_ANNOTATION)
+    if not isinstance(text, str) or not text:
+        return "<none>"
+    try:
+        valid = float(text) >= 0
+    except ValueError:
+        valid = False
+    return f"${text}/h" if valid else text
+
+
 NODE_COLUMNS: tuple[Column, ...] = (
     ("STATUS", _node_status),
     ("ROLES", _node_roles),
@@ -343,6 +363,12 @@ NODE_COLUMNS: tuple[Column, ...] = (
         "CONTAINER-RUNTIME*",
         _field("status", "nodeInfo", "containerRuntimeVersion", empty="<unknown>"),
     ),
+    # What a node costs and where it runs, from the labels a cloud node carries; the same
+    # facts Karpenter users ask kubectl for with -L.
+    ("INSTANCE-TYPE*", _node_label("node.kubernetes.io/instance-type")),
+    ("CAPACITY-TYPE*", _node_label("karpenter.sh/capacity-type")),
+    ("ZONE*", _node_label("topology.kubernetes.io/zone")),
+    ("PRICE*", _node_price),
 )
 
 
