@@ -66,6 +66,11 @@ def owner_refs(obj: Obj) -> list[dict[str, Any]]:
     return [r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else []
 
 
+def _refs_changed(old: Obj, new: Obj) -> bool:
+    before, after = meta(old).get("ownerReferences"), meta(new).get("ownerReferences")
+    return before is not after and owner_refs(old) != owner_refs(new)
+
+
 def finalizers(obj: Obj) -> list[str]:
     value = meta(obj).get("finalizers")
     return [f for f in value if isinstance(f, str)] if isinstance(value, list) else []
@@ -145,7 +150,7 @@ class OwnerIndex:
         if change.type == ADDED:
             self.add(change.object, change.key)
         elif change.type == MODIFIED and change.old is not None:
-            if owner_refs(change.old) != owner_refs(change.object):
+            if _refs_changed(change.old, change.object):
                 self._drop_refs(change.old, change.key)
                 self._add_refs(change.object, change.key)
         elif change.type == DELETED:
@@ -302,7 +307,7 @@ class Collector:
         if is_terminating(new) and not self._held(new):
             return self._remove(new)
         self.txn.put(new)
-        if owner_refs(old) != owner_refs(new):
+        if _refs_changed(old, new):
             self._recheck_owners(old)
         return new
 

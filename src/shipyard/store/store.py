@@ -624,7 +624,8 @@ class Store:
         stored (already defaulted) version, shared with it."""
         md = meta(obj)
         name = md.get("name")
-        causes = _metadata_shape(md)
+        # a status write keeps the stored metadata: its shape was checked when it was written
+        causes = [] if status else _metadata_shape(md)
         if not causes:
             if not status:
                 info.default(obj)
