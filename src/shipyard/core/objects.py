@@ -58,22 +58,29 @@ def api_group(api_version: str) -> str:
 def meta(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The object's metadata (an empty dict when it has none)."""
     value = obj.get("metadata")
+    if type(value) is dict:  # the common case, without isinstance's subclass walk
+        return value
     return value if isinstance(value, dict) else {}
 
 
 def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
-    value = meta(obj).get("labels")
-    return value if isinstance(value, dict) else {}
+    md = obj.get("metadata")
+    value = md.get("labels") if type(md) is dict else meta(obj).get("labels")
+    return value if type(value) is dict or isinstance(value, dict) else {}
 
 
 def key_of(obj: Mapping[str, Any]) -> ObjectKey:
     md = meta(obj)
-    return ObjectKey(
-        str(obj.get("apiVersion", "")),
-        str(obj.get("kind", "")),
-        str(md.get("namespace") or ""),
-        str(md.get("name") or ""),
-    )
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    namespace, name = md.get("namespace") or "", md.get("name") or ""
+    if (  # stored objects: no conversions
+        type(api_version) is str
+        and type(kind) is str
+        and type(namespace) is str
+        and type(name) is str
+    ):
+        return ObjectKey(api_version, kind, namespace, name)
+    return ObjectKey(str(api_version), str(kind), str(namespace), str(name))
 
 
 def json_copy(value: Any) -> Any:
