@@ -54,6 +54,7 @@ from shipyard.core.clock import format_time, parse_time
 from shipyard.core.errors import PermanentError
 from shipyard.core.objects import Obj, json_copy, meta
 from shipyard.core.selectors import LabelSelector
+from shipyard.store.validation.schema import memo_key
 
 __all__ = [
     "ANNOTATIONS_TO_SKIP",
@@ -520,7 +521,25 @@ def without_hash(template: Mapping[str, Any]) -> Obj:
 def equal_ignore_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two pod templates are the same but for ``pod-template-hash`` (``EqualIgnoreHash``);
     empty and missing maps count as equal, as in Kubernetes' semantic equality."""
-    return bool(_semantic(without_hash(a)) == _semantic(without_hash(b)))
+    return bool(_normalized(a) == _normalized(b))
+
+
+# A Deployment compares its template with every ReplicaSet's on each sync: the normal forms
+# are remembered by the templates' bytes (``memo_key``), bounded.
+_NORMALIZED: dict[bytes, Any] = {}
+_NORMALIZED_MAX = 8192
+
+
+def _normalized(template: Mapping[str, Any]) -> Any:
+    key = memo_key(template)
+    if key is None:
+        return _semantic(without_hash(template))
+    found = _NORMALIZED.get(key)
+    if found is None:
+        if len(_NORMALIZED) >= _NORMALIZED_MAX:
+            _NORMALIZED.clear()
+        found = _NORMALIZED[key] = _semantic(without_hash(template))
+    return found
 
 
 def _semantic(value: Any) -> Any:
