@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shipyard.core.clock import VirtualClock
-from shipyard.core.errors import ConflictError, NotFoundError
+from shipyard.core.errors import ConflictError, InvalidError, NotFoundError
 from shipyard.store.backends import MemoryBackend
 from shipyard.store.store import Store
 from tests.store.store_helpers import make_namespace, make_pod, make_scheme
@@ -47,3 +47,12 @@ def test_bind_refuses_an_assigned_pod_a_stale_version_and_a_missing_pod() -> Non
         store.bind("b", namespace="default", node="n1", resource_version=stale)
     with pytest.raises(NotFoundError, match='pods "c" not found'):
         store.bind("c", namespace="default", node="n1")
+
+
+def test_bind_refuses_an_invalid_node_name_and_writes_nothing() -> None:
+    store = new_store()
+    created = store.create(make_pod("a"))
+    with pytest.raises(InvalidError, match=r"target\.name"):
+        store.bind("a", namespace="default", node="Not_A_Node")
+    pod = store.get("v1", "Pod", "a")
+    assert pod["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]

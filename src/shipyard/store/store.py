@@ -87,6 +87,7 @@ from shipyard.store.gc import (
 )
 from shipyard.store.patch import PatchType, apply_patch
 from shipyard.store.scheme import KindInfo, Scheme
+from shipyard.store.validation.formats import dns1123_subdomain
 from shipyard.store.watch import (
     EventHistory,
     Listeners,
@@ -358,6 +359,12 @@ class Store:
         return self._write(lambda: self._bind(info, key, node, resource_version), copy=copy)
 
     def _bind(self, info: KindInfo, key: ObjectKey, node: str, rv: str | None) -> Obj:
+        problems = dns1123_subdomain(node) if isinstance(node, str) else ["must be a string"]
+        if problems:
+            raise InvalidError(
+                f'Binding "{key.name}"',
+                [FieldError("target.name", f"Invalid value: {node!r}: {'; '.join(problems)}")],
+            )
         old = self._existing(info, key)
         old_md = meta(old)
         if rv is not None and rv != old_md.get("resourceVersion"):
@@ -382,7 +389,9 @@ class Store:
             "spec": {**spec, "nodeName": node},
             "status": {**status, "conditions": conditions},
         }
-        return self._write_update(info, new, old, False)
+        # Like the API server's binding, no admission of the whole pod: the store changed
+        # two fields of a stored (valid) pod itself, and checked the node name above.
+        return self._write_update(info, new, old, False, admit=False)
 
     def delete(
         self,
@@ -573,10 +582,18 @@ class Store:
         return self._write_update(info, _spec_and_meta(info, patched, old), old, False)
 
     def _write_update(
-        self, info: KindInfo, new: Obj, old: Obj, dry_run: bool, *, status: bool = False
+        self,
+        info: KindInfo,
+        new: Obj,
+        old: Obj,
+        dry_run: bool,
+        *,
+        status: bool = False,
+        admit: bool = True,
     ) -> Obj:
         _share_unchanged(new, old)  # before admission, which skips what is shared
-        self._admit(info, new, old, status=status)
+        if admit:
+            self._admit(info, new, old, status=status)
         if _spec_changed(info, new, old):
             new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
         if new == old:
