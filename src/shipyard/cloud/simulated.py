@@ -39,6 +39,13 @@
   exponential time with that rate per instance-hour.
 - **AMIs, subnets, security groups** live in :class:`~shipyard.cloud.account.SimulatedAccount`
   (see there for selector terms and drift).
+- **State.** Every step waiting on the clock is a named :class:`Scheduled` (``start``,
+  ``ready``, ``shut-down``, ...) with its due time, so :meth:`SimulatedCloud.export_state`
+  returns the whole cloud as plain values (:class:`CloudState`: instances with their billing
+  and pending steps, the launch counter, unread messages) and :meth:`~SimulatedCloud.import_state`
+  re-arms the steps on a fresh cloud's clock at their saved times (ties in launch order).
+  :meth:`~SimulatedCloud.suspend` hands a cloud over to such a successor within one process.
+  :mod:`shipyard.cloud.state` turns the state into JSON.
 """
 
 from __future__ import annotations
@@ -69,8 +76,12 @@ from shipyard.core.errors import BadRequestError, NotFoundError
 from shipyard.core.requirements import IN, Requirement, Requirements
 
 __all__ = [
+    "ACTIONS",
     "SPOT_INTERRUPTION_WARNING_SECONDS",
+    "CloudState",
+    "InstanceState",
     "LaunchLatency",
+    "Scheduled",
     "SimulatedCloud",
     "provider_id_of",
 ]
@@ -83,6 +94,27 @@ SCHEDULED_CHANGE, STATE_CHANGE = "scheduled-change", "state-change"
 NODEPOOL_TAG, NODECLAIM_TAG = "karpenter.sh/nodepool", "karpenter.sh/nodeclaim"
 
 InstanceCallback = Callable[[Instance], None]
+
+# What a pending step of an instance's life does when its time comes (see SimulatedCloud._perform)
+START, READY, SHUT_DOWN, TERMINATE, STOP, STOPPED_STEP = (
+    "start",
+    "ready",
+    "shut-down",
+    "terminate",
+    "stop",
+    "stopped",
+)
+ACTIONS = (
+    START,
+    READY,
+    SPOT_INTERRUPTION,
+    SHUT_DOWN,
+    TERMINATE,
+    STOP,
+    STOPPED_STEP,
+    REBALANCE,
+    SCHEDULED_CHANGE,
+)
 
 
 def provider_id_of(zone: str, instance_id: str) -> str:
@@ -106,17 +138,57 @@ class LaunchLatency:
             raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """A step of an instance's life waiting on the clock: one of :data:`ACTIONS`, due at
+    ``due`` (clock seconds); ``external`` for steps taken from outside Shipyard (they send
+    state-change messages), ``deadline`` for a scheduled-change notice."""
+
+    action: str
+    due: float
+    external: bool = False
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """One instance as the cloud keeps it: billing (``running_since`` … ``billed_until``),
+    whether it still holds offering capacity, and its pending steps in the order armed."""
+
+    instance: Instance
+    running_since: float | None = None
+    billed_until: float | None = None
+    holds_capacity: bool = True
+    scheduled: tuple[Scheduled, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloudState:
+    """What a SimulatedCloud changes as it runs (its configuration is the constructor's)."""
+
+    launched: int = 0  # instances launched so far; the next instance id derives from it
+    instances: tuple[InstanceState, ...] = ()  # every instance ever launched, in launch order
+    messages: tuple[Interruption, ...] = ()  # interruption messages not yet read
+
+
+@dataclass(eq=False)
+class _Armed:
+    step: Scheduled
+    handle: TimerHandle | None = None
+
+
 @dataclass
 class _Record:
     instance: Instance
     running_since: float | None = None
     billed_until: float | None = None
     holds_capacity: bool = True
-    timers: list[TimerHandle] = field(default_factory=list)
+    timers: list[_Armed] = field(default_factory=list)
 
     def cancel_timers(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
+        for armed in self.timers:
+            if armed.handle is not None:
+                armed.handle.cancel()
         self.timers.clear()
 
 
@@ -231,7 +303,7 @@ class SimulatedCloud:
         record = _Record(instance)
         self._records[instance.instance_id] = record
         delay = self._jittered(self.latency.running, instance.instance_id, "running")
-        record.timers.append(self.clock.call_later(delay, lambda: self._start(record)))
+        self._schedule(record, delay, START)
         return instance
 
     def delete(self, provider_id: str) -> None:
@@ -277,6 +349,74 @@ class SimulatedCloud:
         """Every instance ever launched, terminated ones included, in launch order."""
         return [r.instance for r in self._records.values()]
 
+    # --- state -----------------------------------------------------------------------------
+
+    def export_state(self) -> CloudState:
+        """Its instances, launch counter and unread messages, as plain values (the account's
+        images, subnets and groups are :attr:`account`'s; :mod:`shipyard.cloud.state` saves
+        both)."""
+        return CloudState(
+            launched=self._launched,
+            instances=tuple(
+                InstanceState(
+                    r.instance,
+                    r.running_since,
+                    r.billed_until,
+                    r.holds_capacity,
+                    tuple(armed.step for armed in r.timers),
+                )
+                for r in self._records.values()
+            ),
+            messages=tuple(self._messages),
+        )
+
+    def import_state(self, state: CloudState) -> None:
+        """Take over ``state`` (from :meth:`export_state`) on a cloud that has launched nothing:
+        the instances come back, those holding capacity take it again, and every pending step
+        is armed on this cloud's clock at its saved time (due already: it runs at the clock's
+        next step). ``BadRequestError`` when this cloud is not fresh or the state names an
+        unknown step or an instance twice."""
+        if self._records or self._launched:
+            raise BadRequestError("only a cloud that has launched nothing can import a state")
+        ids = [s.instance.instance_id for s in state.instances]
+        if len(set(ids)) != len(ids):
+            raise BadRequestError("the state lists an instance more than once")
+        unknown = {step.action for s in state.instances for step in s.scheduled} - set(ACTIONS)
+        if unknown:
+            raise BadRequestError(f"unknown instance steps {sorted(unknown)}; known: {ACTIONS}")
+        self._launched = state.launched
+        self._messages = list(state.messages)
+        pending: builtins.list[tuple[_Record, _Armed]] = []
+        for saved in state.instances:
+            i = saved.instance
+            record = _Record(i, saved.running_since, saved.billed_until, saved.holds_capacity)
+            self._records[i.instance_id] = record
+            if record.holds_capacity:
+                self.availability.acquire(
+                    i.instance_type, i.zone, i.capacity_type, i.reservation_id
+                )
+            record.timers = [_Armed(step) for step in saved.scheduled]
+            pending.extend((record, armed) for armed in record.timers)
+        for record, armed in sorted(pending, key=lambda p: p[1].step.due):  # ties: launch order
+            self._set_timer(record, armed)
+
+    def suspend(self) -> CloudState:
+        """Hand this cloud over to a successor: its state, with every pending step cancelled
+        and the capacity it holds given back, so that a new SimulatedCloud on the same catalog
+        (same availability) and clock can :meth:`import_state` it. Do not use this cloud
+        afterwards."""
+        state = self.export_state()
+        for record in self._records.values():
+            for armed in record.timers:
+                if armed.handle is not None:
+                    armed.handle.cancel()
+            if record.holds_capacity:
+                i = record.instance
+                self.availability.release(
+                    i.instance_type, i.zone, i.capacity_type, i.reservation_id
+                )
+        return state
+
     # --- events from outside ---------------------------------------------------------------
 
     def interrupt_spot(self, instance_id: str, at: float | None = None) -> None:
@@ -287,29 +427,29 @@ class SimulatedCloud:
                 f"instance {record.instance.instance_id} is {record.instance.capacity_type}; "
                 "only spot instances receive spot interruption warnings"
             )
-        self._at(record, at, lambda: self._send_spot_interruption(record))
+        self._at(record, at, SPOT_INTERRUPTION)
 
     def rebalance(self, instance_id: str, at: float | None = None) -> None:
         """Send a rebalance recommendation (the instance keeps running)."""
         record = self._find(instance_id)
-        self._at(record, at, lambda: self._send(record, REBALANCE))
+        self._at(record, at, REBALANCE)
 
     def scheduled_change(
         self, instance_id: str, at: float | None = None, *, deadline: float | None = None
     ) -> None:
         """Send a scheduled-maintenance notice (the instance keeps running)."""
         record = self._find(instance_id)
-        self._at(record, at, lambda: self._send(record, SCHEDULED_CHANGE, deadline=deadline))
+        self._at(record, at, SCHEDULED_CHANGE, deadline=deadline)
 
     def terminate_externally(self, instance_id: str, at: float | None = None) -> None:
         """Someone terminates the instance outside Shipyard (console, another tool)."""
         record = self._find(instance_id)
-        self._at(record, at, lambda: self._shut_down(record, external=True))
+        self._at(record, at, SHUT_DOWN, external=True)
 
     def stop_externally(self, instance_id: str, at: float | None = None) -> None:
         """Someone stops the instance outside Shipyard: stopping, then stopped."""
         record = self._find(instance_id)
-        self._at(record, at, lambda: self._stop(record))
+        self._at(record, at, STOP)
 
     # --- internals: lookup -----------------------------------------------------------------
 
@@ -411,13 +551,11 @@ class SimulatedCloud:
         for callback in list(self._on_running):
             callback(instance)
         ready = self._jittered(self.latency.ready, instance.instance_id, "ready")
-        record.timers.append(self.clock.call_later(ready, lambda: self._ready(record)))
+        self._schedule(record, ready, READY)
         if instance.capacity_type == wk.CAPACITY_TYPE_SPOT and self.spot_interruption_rate > 0:
             rng = random.Random(f"{self.seed}|{instance.instance_id}|interrupt")
             after = rng.expovariate(self.spot_interruption_rate / 3600.0)
-            record.timers.append(
-                self.clock.call_later(after, lambda: self._send_spot_interruption(record))
-            )
+            self._schedule(record, after, SPOT_INTERRUPTION)
 
     def _ready(self, record: _Record) -> None:
         if record.instance.state == RUNNING:
@@ -441,9 +579,7 @@ class SimulatedCloud:
         self._stop_billing(record)
         self._set_state(record, SHUTTING_DOWN, external=external)
         delay = self._jittered(self.latency.shutdown, record.instance.instance_id, "shutdown")
-        record.timers.append(
-            self.clock.call_later(delay, lambda: self._terminate(record, external=external))
-        )
+        self._schedule(record, delay, TERMINATE, external=external)
 
     def _terminate(self, record: _Record, *, external: bool) -> None:
         self._release(record)
@@ -458,22 +594,78 @@ class SimulatedCloud:
         self._stop_billing(record)
         self._set_state(record, STOPPING, external=True)
         delay = self._jittered(self.latency.stop, record.instance.instance_id, "stop")
-        record.timers.append(self.clock.call_later(delay, lambda: self._stopped(record)))
+        self._schedule(record, delay, STOPPED_STEP)
 
     def _stopped(self, record: _Record) -> None:
         self._release(record)
         self._set_state(record, STOPPED, external=True)
 
+    # --- internals: pending steps ----------------------------------------------------------
+
+    def _schedule(
+        self,
+        record: _Record,
+        delay: float,
+        action: str,
+        *,
+        external: bool = False,
+        deadline: float | None = None,
+    ) -> None:
+        due = self.clock.now() + max(0.0, delay)
+        self._arm(record, Scheduled(action, due, external, deadline))
+
+    def _arm(self, record: _Record, step: Scheduled) -> None:
+        armed = _Armed(step)
+        record.timers.append(armed)
+        self._set_timer(record, armed)
+
+    def _set_timer(self, record: _Record, armed: _Armed) -> None:
+        def fire() -> None:
+            if armed in record.timers:
+                record.timers.remove(armed)
+            self._perform(record, armed.step)
+
+        armed.handle = self.clock.call_later(armed.step.due - self.clock.now(), fire)
+
+    def _perform(self, record: _Record, step: Scheduled) -> None:
+        match step.action:
+            case "start":
+                self._start(record)
+            case "ready":
+                self._ready(record)
+            case "spot-interruption":
+                self._send_spot_interruption(record)
+            case "shut-down":
+                self._shut_down(record, external=step.external)
+            case "terminate":
+                self._terminate(record, external=step.external)
+            case "stop":
+                self._stop(record)
+            case "stopped":
+                self._stopped(record)
+            case "rebalance" | "scheduled-change":
+                self._send(record, step.action, deadline=step.deadline)
+            case _:
+                raise BadRequestError(f"unknown instance step {step.action!r}")
+
     # --- internals: messages ---------------------------------------------------------------
 
-    def _at(self, record: _Record, at: float | None, action: Callable[[], None]) -> None:
+    def _at(
+        self,
+        record: _Record,
+        at: float | None,
+        action: str,
+        *,
+        external: bool = False,
+        deadline: float | None = None,
+    ) -> None:
         if record.instance.state == TERMINATED:
             raise NotFoundError(f'instance "{record.instance.instance_id}" is terminated')
-        delay = 0.0 if at is None else at - self.clock.now()
-        if delay <= 0:
-            action()
+        step = Scheduled(action, self.clock.now() if at is None else at, external, deadline)
+        if step.due <= self.clock.now():
+            self._perform(record, step)
         else:
-            record.timers.append(self.clock.call_later(delay, action))
+            self._arm(record, step)
 
     def _send(
         self,
@@ -495,11 +687,7 @@ class SimulatedCloud:
             return
         deadline = self.clock.now() + SPOT_INTERRUPTION_WARNING_SECONDS
         self._send(record, SPOT_INTERRUPTION, deadline=deadline)
-        record.timers.append(
-            self.clock.call_later(
-                SPOT_INTERRUPTION_WARNING_SECONDS, lambda: self._shut_down(record, external=True)
-            )
-        )
+        self._schedule(record, SPOT_INTERRUPTION_WARNING_SECONDS, SHUT_DOWN, external=True)
 
     def _billed(self, record: _Record, at: float) -> float:
         start = record.running_since
