@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,8 +254,31 @@ def _is_headless(service: Mapping[str, Any]) -> bool:
 # --- Endpoints ------------------------------------------------------------------------------
 
 
+class Interned:
+    """Equal small objects built again (an endpoint for an unchanged pod) come back as the
+    very same object, so the store sees them unchanged by identity: nothing to compare,
+    validate or keep twice. Bounded: forgets everything past ``limit`` entries."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._objects: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._limit = limit
+
+    def get(
+        self, key: tuple[Any, ...], build: Callable[..., dict[str, Any]], *args: Any
+    ) -> dict[str, Any]:
+        """The object ``build(*args)`` makes for ``key``: built once, then the same one."""
+        found = self._objects.get(key)
+        if found is None:
+            if len(self._objects) >= self._limit:
+                self._objects.clear()
+            found = self._objects[key] = build(*args)
+        return found
+
+
 def endpoint_subsets(
-    service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]
+    service: Mapping[str, Any],
+    pods: Iterable[Mapping[str, Any]],
+    interned: Interned | None = None,
 ) -> list[dict[str, Any]]:
     """The ``subsets`` of the Service's Endpoints, packed and in a stable order."""
     publish = _publish_not_ready(service)
@@ -271,7 +294,12 @@ def endpoint_subsets(
             continue
         key = _port_key(ports) or ()
         ready, not_ready, _ = groups.setdefault(key, ([], [], _sorted_ports(ports)))
-        (ready if publish or is_ready(pod) else not_ready).append(_address(pod, service))
+        address = (
+            _address(pod, service)
+            if interned is None
+            else interned.get(_address_key(pod, service), _address, pod, service)
+        )
+        (ready if publish or is_ready(pod) else not_ready).append(address)
     subsets = []
     for key in sorted(groups):
         ready, not_ready, ports = groups[key]
@@ -296,6 +324,20 @@ def _address(pod: Mapping[str, Any], service: Mapping[str, Any]) -> dict[str, An
         address["nodeName"] = node
     address["targetRef"] = _target_ref(pod)
     return address
+
+
+def _address_key(pod: Mapping[str, Any], service: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What ``_address`` depends on."""
+    md = meta(pod)
+    return (
+        "address",
+        _pod_ip(pod),
+        _hostname(pod, service),
+        (pod.get("spec") or {}).get("nodeName"),
+        md.get("namespace"),
+        md.get("name"),
+        md.get("uid"),
+    )
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -344,7 +386,10 @@ class _SliceGroup:
 
 
 def _slice_groups(
-    service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], zones: Mapping[str, str]
+    service: Mapping[str, Any],
+    pods: Iterable[Mapping[str, Any]],
+    zones: Mapping[str, str],
+    interned: Interned | None = None,
 ) -> dict[PortKey | None, _SliceGroup]:
     groups: dict[PortKey | None, _SliceGroup] = {}
     for pod in pods:
@@ -353,7 +398,14 @@ def _slice_groups(
         ports = _sorted_ports(_resolved_ports(service, pod))
         node = str((pod.get("spec") or {}).get("nodeName") or "")
         group = groups.setdefault(_port_key(ports), _SliceGroup(ports, []))
-        group.endpoints.append(slice_endpoint(service, pod, zones.get(node, "")))
+        zone = zones.get(node, "")
+        if interned is None:
+            endpoint = slice_endpoint(service, pod, zone)
+        else:
+            key = (*_address_key(pod, service), zone, _publish_not_ready(service))
+            key = (*key, is_ready(pod), is_terminating(pod))
+            endpoint = interned.get(key, slice_endpoint, service, pod, zone)
+        group.endpoints.append(endpoint)
     for group in groups.values():
         group.endpoints.sort(key=lambda e: _ip_order(str(e["addresses"][0])))
     if not groups:
@@ -395,6 +447,7 @@ class EndpointsController:
         self._recorder = recorder or EventRecorder(client, "endpoint-controller")
         self._max_per_slice = max(1, max_endpoints_per_slice)
         self._ips = ClusterIPAllocator(cluster_ip_range)
+        self._interned = Interned()  # endpoints of unchanged pods, reused as they are
         self._ips_loaded = False
         self._services: dict[ObjectKey, _ServiceInfo] = {}
         # (namespace, label, value) of the smallest selector pair -> Services that select on it,
@@ -564,7 +617,7 @@ class EndpointsController:
         labels = {**labels_of(service), ENDPOINTS_MANAGED_BY: ENDPOINTS_CONTROLLER}
         if _is_headless(service):
             labels[HEADLESS_LABEL] = ""
-        subsets = endpoint_subsets(service, pods)
+        subsets = endpoint_subsets(service, pods, self._interned)
         try:
             current: Obj | None = self._client.get(
                 "v1", "Endpoints", name, namespace=namespace, copy=False
@@ -618,7 +671,7 @@ class EndpointsController:
         for current in sorted(existing, key=lambda s: str(meta(s).get("name"))):
             spare.setdefault(_port_key(current.get("ports")), []).append(current)
         labels = self._slice_labels(service)
-        groups = _slice_groups(service, pods, self._zones(pods))
+        groups = _slice_groups(service, pods, self._zones(pods), self._interned)
         for port_key in sorted(groups, key=lambda k: k or ()):
             group = groups[port_key]
             for chunk in self._chunks(group.endpoints):
