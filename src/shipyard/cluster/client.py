@@ -83,6 +83,7 @@ class Client(Protocol):
         preconditions: dict[str, Any] | None = None,
         dry_run: bool = False,
         grace_period_seconds: int | None = None,
+        copy: bool = True,
     ) -> Obj: ...
 
     def watch(

@@ -404,8 +404,10 @@ class Store:
         preconditions: Mapping[str, Any] | None = None,
         dry_run: bool = False,
         grace_period_seconds: int | None = None,
+        copy: bool = True,
     ) -> Obj:
-        """Delete; returns the deleted object, or the object now marked for deletion.
+        """Delete; returns the deleted object, or the object now marked for deletion
+        (``copy=False``: not a copy, shared read-only).
 
         A Pod bound to a node is deleted gracefully, as the API server does: it gets
         ``deletionTimestamp = now + grace`` and ``deletionGracePeriodSeconds = grace`` (grace
@@ -422,7 +424,8 @@ class Store:
         return self._write(
             lambda: self._delete(
                 info, key, propagation_policy, preconditions, dry_run, grace=grace_period_seconds
-            )
+            ),
+            copy=copy,
         )
 
     # -- watch and listeners ----------------------------------------------------------------
@@ -953,8 +956,15 @@ def _share_parts(value: Any, before: Any, depth: int) -> None:
 
 def _share_items(value: list[Any], before: list[Any], depth: int) -> None:
     by_content: dict[bytes, Any] | None = None
+    shared: set[int] | None = None
     for i, item in enumerate(value):
         stored = before[i] if i < len(before) else None
+        if stored is item:
+            continue
+        if shared is None:  # items that are stored ones already (the writer reused them)
+            shared = {id(x) for x in before}
+        if id(item) in shared:
+            continue
         if stored is not None and stored == item:
             value[i] = stored
             continue

@@ -575,7 +575,9 @@ class ReplicaSetController:
         for pod in victims:
             name = str(meta(pod).get("name"))
             try:
-                self._client.delete("v1", "Pod", name, namespace=str(meta(rs)["namespace"]))
+                self._client.delete(
+                    "v1", "Pod", name, namespace=str(meta(rs)["namespace"]), copy=False
+                )
             except NotFoundError:
                 deleted.append(pod)
                 continue
