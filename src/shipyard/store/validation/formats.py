@@ -40,13 +40,19 @@ _PERCENT_FMT = "[0-9]+%"
 _ENV_FMT = "[-._a-zA-Z][-._a-zA-Z0-9]*"
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
 
-_LABEL_RE = re.compile(f"^{_LABEL_FMT}$")
-_SUBDOMAIN_RE = re.compile(f"^{_SUBDOMAIN_FMT}$")
-_DNS1035_RE = re.compile(f"^{_DNS1035_FMT}$")
-_PERCENT_RE = re.compile(f"^{_PERCENT_FMT}$")
-_ENV_RE = re.compile(f"^{_ENV_FMT}$")
-_CONFIG_KEY_RE = re.compile(f"^{_CONFIG_KEY_FMT}$")
-_PORT_NAME_RE = re.compile("^[-a-z0-9]+$")
+# ``\Z``, not ``$``: Go's ``$`` is the end of the text, Python's also matches before a final
+# newline (which no Kubernetes name may end with).
+_LABEL_RE = re.compile(f"^{_LABEL_FMT}\\Z")
+_SUBDOMAIN_RE = re.compile(f"^{_SUBDOMAIN_FMT}\\Z")
+_DNS1035_RE = re.compile(f"^{_DNS1035_FMT}\\Z")
+_PERCENT_RE = re.compile(f"^{_PERCENT_FMT}\\Z")
+_ENV_RE = re.compile(f"^{_ENV_FMT}\\Z")
+_CONFIG_KEY_RE = re.compile(f"^{_CONFIG_KEY_FMT}\\Z")
+_PORT_NAME_RE = re.compile("^[-a-z0-9]+\\Z")
+# The subdomain grammar, checked as a character class plus where dots and dashes may not be:
+# the same language as _SUBDOMAIN_RE, several times faster on long names.
+_SUBDOMAIN_CHARS_RE = re.compile("[a-z0-9][-a-z0-9.]*")
+_SUBDOMAIN_BAD = ("..", ".-", "-.")
 _HAS_LETTER_RE = re.compile("[a-z]")
 _RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -119,7 +125,12 @@ def dns1123_label(value: str) -> Sequence[str]:
 
 def dns1123_subdomain(value: str) -> Sequence[str]:
     """Dot-separated DNS labels, at most 253 characters (most object names)."""
-    if len(value) <= 253 and _SUBDOMAIN_RE.match(value):
+    if (
+        len(value) <= 253
+        and _SUBDOMAIN_CHARS_RE.fullmatch(value)
+        and value[-1] not in "-."
+        and not any(bad in value for bad in _SUBDOMAIN_BAD)
+    ):
         return _NONE
     problems = [max_len_message(253)] if len(value) > 253 else []
     if not _SUBDOMAIN_RE.match(value):
