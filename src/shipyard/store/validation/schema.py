@@ -532,7 +532,9 @@ class ListOf(Schema):
             if type(entry) is fast and (ok is None or entry in ok):
                 continue
             if entry is not None and id(entry) not in stored:
-                item.check(entry, f"{path}[{index}]", errs)
+                # a changed item: its own unchanged parts may still be the stored ones
+                before = old[index] if index < len(old) else None
+                item.check_update(entry, before, f"{path}[{index}]", errs)
 
 
 class MapOf(Schema):
