@@ -17,4 +17,6 @@ def test_demo_runs_every_step_and_every_check_holds(tmp_path: Path) -> None:
     assert "rejected: spec.template.spec.containers[0].resources.requests.cpu" in out
     assert "replicas kept at 4" in out
     assert "namespace shop gone: True" in out
+    assert "nodeclaim/" in out and "t4g.medium on-demand" in out
+    assert "all available instance types exceed limits for nodepool" in out
     assert "every check held" in out
