@@ -1,0 +1,330 @@
+"""Which nodes may be disrupted, and when a NodeClaim becomes Consolidatable.
+
+**Consolidatable** (:class:`ConsolidationMarker`, controller ``nodeclaim.consolidation``):
+Karpenter's documented rule — a NodeClaim is consolidatable once its pool's
+``consolidateAfter`` has passed since the last *pod event* on its node (a pod bound to it, or
+a pod on it finishing or being deleted), or since it initialized if no pod came yet. The
+time of the last event is kept in ``status.lastPodEventTime`` and the verdict in the
+``Consolidatable`` condition; ``consolidateAfter: Never`` leaves the condition off. A timer
+re-checks the claim when ``consolidateAfter`` will have passed.
+
+**Candidates** (:func:`build_candidates`): a NodeClaim of a usable NodePool is a candidate
+when its node exists, it is initialized, nothing is deleting or disrupting it already, and
+none of these blocks it (the message is what a ``DisruptionBlocked`` event says):
+
+- the node or NodeClaim carries ``karpenter.sh/do-not-disrupt: "true"``, or a duration that has
+  not elapsed since the node was created;
+- a pod on it carries ``karpenter.sh/do-not-disrupt: "true"``, or a duration (``"5m"``) that
+  has not elapsed since the pod started (Karpenter's documented duration form);
+- a pod on it is selected by a PodDisruptionBudget that allows no disruption now;
+- the provisioner nominated pods to it in the last 20 s (they are about to land there).
+
+A candidate carries its pods (those that would have to move, see
+:func:`~.state.reschedulable`), its price and its disruption cost: the sum over its pods of
+``1 + deletion cost / 2^27 + priority / 2^25`` (each term clamped to ±10, so many cheap pods
+cost more than a few), times the fraction of the node's ``expireAfter`` lifetime that remains
+— Karpenter's documented preference for nodes with fewer pods, lower-priority pods, and nodes
+that expire soon. A malformed duration in ``do-not-disrupt`` is ignored (as Karpenter ignores
+it), never treated as "true".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from shipyard.autoscaler.apis import NodePoolView
+from shipyard.autoscaler.disruption.state import KARPENTER, ClusterState, reschedulable
+from shipyard.autoscaler.disruption.types import Candidate
+from shipyard.autoscaler.lifecycle import DO_NOT_DISRUPT, INITIALIZED
+from shipyard.autoscaler.lifecycle.model import condition_status, set_claim_condition
+from shipyard.cluster.client import Client
+from shipyard.cluster.podutil import condition, is_terminal, is_terminating
+from shipyard.cluster.runtime import Result, Watches
+from shipyard.core.clock import format_time, parse_time
+from shipyard.core.durations import DurationError, parse_duration
+from shipyard.core.errors import InvalidError, NotFoundError
+from shipyard.core.labels import CAPACITY_TYPE, INSTANCE_TYPE, NODEPOOL, ZONE
+from shipyard.core.objects import Obj, ObjectKey, json_copy, meta
+from shipyard.core.selectors import LabelSelector
+
+__all__ = [
+    "CONSOLIDATABLE",
+    "DELETION_COST",
+    "LAST_POD_EVENT",
+    "NOMINATION_WINDOW",
+    "ConsolidationMarker",
+    "build_candidates",
+    "disruption_cost",
+    "do_not_disrupt_until",
+    "pdb_blocking",
+]
+
+CONSOLIDATABLE = "Consolidatable"
+LAST_POD_EVENT = "lastPodEventTime"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+NOMINATION_WINDOW = 20.0
+_FOREVER = float("inf")
+
+
+# --- pure parts ---------------------------------------------------------------------------
+
+
+def do_not_disrupt_until(value: str | None, start: float) -> float | None:
+    """When a ``do-not-disrupt`` annotation stops protecting: ``inf`` for ``"true"``, start +
+    duration for a duration, None when absent or malformed (no protection)."""
+    if value is None:
+        return None
+    if value == "true":
+        return _FOREVER
+    try:
+        return start + parse_duration(value)
+    except DurationError:
+        return None
+
+
+def _protected(obj: Mapping[str, Any], start: float, now: float) -> bool:
+    value = (meta(obj).get("annotations") or {}).get(DO_NOT_DISRUPT)
+    until = do_not_disrupt_until(None if value is None else str(value), start)
+    return until is not None and now < until
+
+
+def _started(obj: Mapping[str, Any]) -> float:
+    stamp = (obj.get("status") or {}).get("startTime") or meta(obj).get("creationTimestamp")
+    return parse_time(str(stamp)) if stamp else 0.0
+
+
+def _clamp(value: float) -> float:
+    return max(-10.0, min(10.0, value))
+
+
+def eviction_cost(pod: Mapping[str, Any]) -> float:
+    """Karpenter's per-pod eviction cost (see the module docstring)."""
+    cost = 1.0
+    text = (meta(pod).get("annotations") or {}).get(DELETION_COST)
+    if text is not None:
+        with contextlib.suppress(ValueError):
+            cost += _clamp(float(text) / 2**27)
+    priority = (pod.get("spec") or {}).get("priority")
+    if isinstance(priority, int):
+        cost += _clamp(priority / 2**25)
+    return _clamp(cost)
+
+
+def disruption_cost(
+    pods: Iterable[Mapping[str, Any]], *, age: float, expire_after: float | None
+) -> float:
+    """The pods' eviction cost scaled by the node's remaining lifetime fraction."""
+    total = sum(eviction_cost(p) for p in pods)
+    if expire_after is None or expire_after <= 0:
+        return total
+    return total * max(0.0, min(1.0, (expire_after - age) / expire_after))
+
+
+def pdb_blocking(pods: Iterable[Mapping[str, Any]], pdbs: Iterable[Mapping[str, Any]]) -> str:
+    """``namespace/name`` of a PodDisruptionBudget that allows no eviction of one of the pods
+    now, or ``""``."""
+    blocking = [
+        (str(meta(p).get("namespace") or ""), str(meta(p).get("name")), p)
+        for p in pdbs
+        if int((p.get("status") or {}).get("disruptionsAllowed") or 0) <= 0
+    ]
+    if not blocking:
+        return ""
+    selectors = [(ns, name, _selector(pdb)) for ns, name, pdb in blocking]
+    for pod in pods:
+        namespace = str(meta(pod).get("namespace") or "")
+        labels = meta(pod).get("labels") or {}
+        for ns, name, selector in selectors:
+            if ns == namespace and selector.matches(labels):
+                return f"{ns}/{name}"
+    return ""
+
+
+def _selector(pdb: Mapping[str, Any]) -> LabelSelector:
+    try:
+        return LabelSelector.from_dict((pdb.get("spec") or {}).get("selector"))
+    except InvalidError:
+        return LabelSelector.nothing()
+
+
+# --- candidates ---------------------------------------------------------------------------
+
+
+def _blocked(state: ClusterState, claim: Obj, node: Obj, pods: list[Obj], now: float) -> str:
+    """Why the node may not be disrupted voluntarily now, or ``""``."""
+    node_start = _started(node)
+    for obj, kind in ((node, "node"), (claim, "nodeclaim")):
+        if _protected(obj, node_start, now):
+            return f'{kind} has "{DO_NOT_DISRUPT}" annotation'
+    for pod in pods:
+        if _protected(pod, _started(pod), now):
+            md = meta(pod)
+            return f'pod {md.get("namespace")}/{md.get("name")} has "{DO_NOT_DISRUPT}" annotation'
+    pdb = pdb_blocking(pods, state.pdbs)
+    return f"pdb {pdb} prevents pod evictions" if pdb else ""
+
+
+def build_candidates(
+    state: ClusterState,
+    *,
+    nominated: Callable[[str, str], bool] = lambda claim, node: False,
+    exclude: Iterable[str] = (),
+) -> tuple[list[Candidate], dict[str, str]]:
+    """The candidates of this pass, and per blocked NodeClaim why it is not one.
+
+    ``nominated(claim, node)`` says whether pods were nominated to it recently; ``exclude``
+    names claims already part of a command in flight.
+    """
+    skip = set(exclude)
+    out: list[Candidate] = []
+    blocked: dict[str, str] = {}
+    now = state.now
+    for name, claim in sorted(state.snapshot.claims.items()):
+        pool_name = str((meta(claim).get("labels") or {}).get(NODEPOOL) or "")
+        info = state.pools.get(pool_name)
+        node = state.node_by_claim.get(name)
+        if info is None or node is None or name in skip or state.disrupting(name):
+            continue
+        if condition_status(claim, INITIALIZED) != "True":
+            continue
+        node_name = str(meta(node)["name"])
+        if nominated(name, node_name):
+            blocked[name] = "node is nominated for a pending pod"
+            continue
+        bound = state.pods_on(node_name)
+        why = _blocked(state, claim, node, bound, now)
+        if why:
+            blocked[name] = why
+            continue
+        price = state.price(pool_name, node)
+        if price is None:
+            blocked[name] = "node's offering has no known price"
+            continue
+        out.append(_candidate(claim, node, info.view, bound, price=price, now=now))
+    out.sort(key=lambda c: (c.disruption_cost, c.name))
+    return out, blocked
+
+
+def _candidate(
+    claim: Obj, node: Obj, pool: NodePoolView, bound: list[Obj], *, price: float, now: float
+) -> Candidate:
+    labels = meta(node).get("labels") or {}
+    pods = tuple(p for p in bound if reschedulable(p))
+    created = meta(claim).get("creationTimestamp")
+    age = now - parse_time(str(created)) if created else 0.0
+    return Candidate(
+        claim=claim,
+        node=node,
+        pool=pool,
+        pods=pods,
+        price=price,
+        instance_type=str(labels.get(INSTANCE_TYPE) or ""),
+        capacity_type=str(labels.get(CAPACITY_TYPE) or ""),
+        zone=str(labels.get(ZONE) or ""),
+        disruption_cost=disruption_cost(pods, age=age, expire_after=pool.expire_after),
+        consolidatable=condition_status(claim, CONSOLIDATABLE) == "True",
+    )
+
+
+# --- the Consolidatable condition ---------------------------------------------------------
+
+
+class ConsolidationMarker:
+    """Keeps ``status.lastPodEventTime`` and the ``Consolidatable`` condition of NodeClaims."""
+
+    name = "nodeclaim.consolidation"
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._clock = client.clock
+        self._pod_node: dict[str, str] = {}  # pod uid -> the node it is active on
+        self._last_event: dict[str, float] = {}  # node name -> time of its last pod event
+        self._claim_of: dict[str, str] = {}  # node name -> NodeClaim name
+
+    def watches(self) -> list[Watches]:
+        return [
+            Watches("v1", "Pod", self._pod_keys),
+            Watches(KARPENTER, "NodeClaim", self._claim_keys),
+        ]
+
+    def _claim_keys(self, claim: Obj) -> tuple[ObjectKey, ...]:
+        name = str(meta(claim).get("name"))
+        node = (claim.get("status") or {}).get("nodeName")
+        if node:
+            self._claim_of[str(node)] = name
+        return (ObjectKey(KARPENTER, "NodeClaim", "", name),)
+
+    def _pod_keys(self, pod: Obj) -> tuple[ObjectKey, ...]:
+        uid = str(meta(pod).get("uid") or "")
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        active = bool(node) and not is_terminal(pod) and not is_terminating(pod)
+        before = self._pod_node.get(uid)
+        now_on = node if active else None
+        if now_on == before:
+            return ()
+        if now_on is None:
+            del self._pod_node[uid]
+        else:
+            self._pod_node[uid] = now_on
+        touched = {n for n in (before, now_on) if n}
+        keys = []
+        for node_name in sorted(touched):
+            self._last_event[node_name] = self._clock.now()
+            claim = self._claim_of.get(node_name)
+            if claim:
+                keys.append(ObjectKey(KARPENTER, "NodeClaim", "", claim))
+        return tuple(keys)
+
+    def reconcile(self, key: ObjectKey) -> Result | None:
+        claim = self._client.get(KARPENTER, "NodeClaim", key.name)
+        if is_terminating(claim):
+            return None
+        initialized = condition(claim, INITIALIZED) or {}
+        if initialized.get("status") != "True":
+            return None
+        status = claim.setdefault("status", {})
+        before = json_copy(status)
+        since = self._since(claim, initialized)
+        if since is not None:
+            status[LAST_POD_EVENT] = format_time(since)
+        due = self._mark(claim, status, since)
+        if status != before:
+            self._client.update_status(claim, handoff=True)
+        return Result(requeue_after=due) if due is not None else None
+
+    def _since(self, claim: Obj, initialized: Mapping[str, Any]) -> float | None:
+        status = claim.get("status") or {}
+        times = [
+            self._last_event.get(str(status.get("nodeName") or "")),
+            parse_time(str(status[LAST_POD_EVENT])) if status.get(LAST_POD_EVENT) else None,
+        ]
+        known = [t for t in times if t is not None]
+        if known:
+            return max(known)
+        stamp = initialized.get("lastTransitionTime")
+        return parse_time(str(stamp)) if stamp else None
+
+    def _mark(self, claim: Obj, status: dict[str, Any], since: float | None) -> float | None:
+        """Set the condition; the seconds until it should be re-checked (None: never)."""
+        now = self._clock.now()
+        after = self._consolidate_after(claim)
+        if after is None or since is None:
+            conditions = status.get("conditions") or []
+            status["conditions"] = [c for c in conditions if c.get("type") != CONSOLIDATABLE]
+            return None
+        if now >= since + after:
+            set_claim_condition(claim, CONSOLIDATABLE, "True", CONSOLIDATABLE, "", now=now)
+            return None
+        conditions = status.get("conditions") or []
+        status["conditions"] = [c for c in conditions if c.get("type") != CONSOLIDATABLE]
+        return since + after - now
+
+    def _consolidate_after(self, claim: Obj) -> float | None:
+        pool = str((meta(claim).get("labels") or {}).get(NODEPOOL) or "")
+        try:
+            obj = self._client.get(KARPENTER, "NodePool", pool, copy=False)
+            return NodePoolView.from_object(obj).consolidate_after
+        except (NotFoundError, InvalidError):
+            return None

@@ -1,0 +1,182 @@
+"""One read of the cluster per disruption pass: pools, nodes, claims, pods and budgets.
+
+The disruption controller reads everything it needs once (shared, read-only objects, as an
+informer cache would hold them) into a :class:`ClusterState`; candidates, budgets and the
+scheduling simulation all work from that one snapshot, so a pass sees one consistent cluster.
+
+``pools`` are the NodePools that parse and whose node class exists, each with the instance
+types the cloud offers it (:class:`PoolInfo`), which is also what prices a candidate: the
+offering of its instance type, capacity type and zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.autoscaler.apis import NodePoolView
+from shipyard.autoscaler.disruption.budgets import PoolCounts
+from shipyard.autoscaler.lifecycle import DISRUPTED_TAINT
+from shipyard.autoscaler.lifecycle.nodes import has_taint
+from shipyard.autoscaler.provisioning import PoolTemplate
+from shipyard.autoscaler.provisioning.controller import Snapshot, claim_capacity
+from shipyard.cloud.provider import CloudProvider, InstanceType, add_resources
+from shipyard.cluster.client import Client
+from shipyard.cluster.drain import MIRROR_ANNOTATION
+from shipyard.cluster.podutil import controller_ref, is_ready, is_terminal, is_terminating
+from shipyard.core.errors import InvalidError, ShipyardError
+from shipyard.core.labels import CAPACITY_TYPE, INSTANCE_TYPE, NODEPOOL, ZONE
+from shipyard.core.objects import Obj, meta
+
+__all__ = [
+    "KARPENTER",
+    "ClusterState",
+    "PoolInfo",
+    "read_state",
+    "reschedulable",
+]
+
+KARPENTER = "karpenter.sh/v1"
+NODECLASS_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """A usable NodePool: its view, the stored object and the instance types it may launch."""
+
+    view: NodePoolView
+    obj: Obj
+    types: Mapping[str, InstanceType]
+    template: PoolTemplate
+
+
+def reschedulable(pod: Mapping[str, Any]) -> bool:
+    """A pod that would have to move if its node went: bound, active, not a DaemonSet's pod
+    (the DaemonSet runs one wherever the pods go) and not a mirror pod."""
+    if is_terminal(pod) or is_terminating(pod):
+        return False
+    if MIRROR_ANNOTATION in (meta(pod).get("annotations") or {}):
+        return False
+    return (controller_ref(pod) or {}).get("kind") != "DaemonSet"
+
+
+@dataclass
+class ClusterState:
+    """The snapshot a pass works from (see the module docstring)."""
+
+    now: float
+    snapshot: Snapshot
+    pools: dict[str, PoolInfo]
+    pdbs: list[Obj]
+    claim_by_node: dict[str, str] = field(default_factory=dict)
+    node_by_claim: dict[str, Obj] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_provider = self.snapshot.by_provider_id
+        for name, claim in self.snapshot.claims.items():
+            status = claim.get("status") or {}
+            node = self.snapshot.nodes.get(str(status.get("nodeName") or ""))
+            if node is None:
+                node = by_provider.get(str(status.get("providerID") or ""))
+            if node is not None:
+                self.node_by_claim[name] = node
+                self.claim_by_node[str(meta(node)["name"])] = name
+
+    def pods_on(self, node_name: str) -> list[Obj]:
+        """Every non-terminal pod bound to the node."""
+        return self.snapshot.bound.get(node_name, [])
+
+    def price(self, pool: str, node: Mapping[str, Any]) -> float | None:
+        """USD/hour of the node's offering, from its pool's instance types (None: unknown)."""
+        labels = meta(node).get("labels") or {}
+        info = self.pools.get(pool)
+        it = info.types.get(str(labels.get(INSTANCE_TYPE) or "")) if info else None
+        if it is None:
+            return None
+        for offering in it.offerings:
+            if offering.capacity_type == labels.get(CAPACITY_TYPE) and offering.zone == labels.get(
+                ZONE
+            ):
+                return offering.price
+        return None
+
+    def disrupting(self, claim_name: str) -> bool:
+        """Deleting, marked for disruption (tainted), or its node NotReady or gone."""
+        claim = self.snapshot.claims[claim_name]
+        node = self.node_by_claim.get(claim_name)
+        if is_terminating(claim) or node is None or is_terminating(node):
+            return True
+        return has_taint(node, DISRUPTED_TAINT) or not is_ready(node)
+
+    def pool_counts(self) -> dict[str, PoolCounts]:
+        """Per pool, its nodes (claims with a node, or deleting) and how many are disrupting;
+        a claim still starting is no node yet."""
+        out: dict[str, PoolCounts] = {}
+        for name, claim in self.snapshot.claims.items():
+            pool = str((meta(claim).get("labels") or {}).get(NODEPOOL) or "")
+            if not pool or (name not in self.node_by_claim and not is_terminating(claim)):
+                continue
+            found = out.get(pool, PoolCounts(0, 0))
+            out[pool] = PoolCounts(found.total + 1, found.disrupting + int(self.disrupting(name)))
+        return out
+
+
+def read_state(client: Client, cloud: CloudProvider, now: float) -> ClusterState:
+    """Read the cluster once (shared objects; nothing here may be changed)."""
+    snap = Snapshot(
+        pods=list(client.list("v1", "Pod", copy=False).items),
+        nodes={meta(n)["name"]: n for n in client.list("v1", "Node", copy=False).items},
+        claims={meta(c)["name"]: c for c in client.list(KARPENTER, "NodeClaim", copy=False).items},
+        pools=list(client.list(KARPENTER, "NodePool", copy=False).items),
+        daemonsets=list(client.list("apps/v1", "DaemonSet", copy=False).items),
+        namespaces={
+            meta(n)["name"]: dict(meta(n).get("labels") or {})
+            for n in client.list("v1", "Namespace", copy=False).items
+        },
+    )
+    pools = _pools(client, cloud, snap)
+    pdbs = list(client.list("policy/v1", "PodDisruptionBudget", copy=False).items)
+    return ClusterState(now, snap, pools, pdbs)
+
+
+def _pools(client: Client, cloud: CloudProvider, snap: Snapshot) -> dict[str, PoolInfo]:
+    out: dict[str, PoolInfo] = {}
+    for obj in snap.pools:
+        if is_terminating(obj):
+            continue
+        try:
+            view = NodePoolView.from_object(obj)
+        except InvalidError:
+            continue  # the provisioner reports invalid pools
+        ref = view.node_class_ref
+        try:
+            node_class = client.get(
+                f"{ref.group}/{NODECLASS_VERSION}", ref.kind, ref.name, copy=False
+            )
+        except ShipyardError:
+            continue
+        offered = cloud.instance_types(obj, node_class)
+        types = {t.name: t for t in offered}
+        template = PoolTemplate(
+            name=view.name,
+            instance_types=offered,
+            weight=view.weight,
+            requirements=view.requirements,
+            labels=view.labels,
+            taints=view.taints,
+            startup_taints=view.startup_taints,
+            remaining_limits=_remaining(view, snap.claims.values(), types),
+        )
+        out[view.name] = PoolInfo(view, obj, types, template)
+    return out
+
+
+def _remaining(
+    view: NodePoolView, claims: Iterable[Obj], types: Mapping[str, InstanceType]
+) -> dict[str, int] | None:
+    if view.limits is None:
+        return None
+    mine = [c for c in claims if (meta(c).get("labels") or {}).get(NODEPOOL) == view.name]
+    used = add_resources(*(claim_capacity(c, types) for c in mine), {"nodes": len(mine)})
+    return {name: limit - used.get(name, 0) for name, limit in view.limits.items()}
