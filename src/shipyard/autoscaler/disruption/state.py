@@ -158,16 +158,7 @@ def _pools(client: Client, cloud: CloudProvider, snap: Snapshot) -> dict[str, Po
             continue
         offered = cloud.instance_types(obj, node_class)
         types = {t.name: t for t in offered}
-        template = PoolTemplate(
-            name=view.name,
-            instance_types=offered,
-            weight=view.weight,
-            requirements=view.requirements,
-            labels=view.labels,
-            taints=view.taints,
-            startup_taints=view.startup_taints,
-            remaining_limits=_remaining(view, snap.claims.values(), types),
-        )
+        template = PoolTemplate.of(view, offered, _remaining(view, snap.claims.values(), types))
         out[view.name] = PoolInfo(view, obj, types, template)
     return out
 

@@ -602,16 +602,7 @@ class Provisioner:
             return None
         offered = self._cloud.instance_types(obj, node_class)
         types = {t.name: t for t in offered}
-        template = PoolTemplate(
-            name=view.name,
-            instance_types=offered,
-            weight=view.weight,
-            requirements=view.requirements,
-            labels=view.labels,
-            taints=view.taints,
-            startup_taints=view.startup_taints,
-            remaining_limits=self._remaining(view, snap, types),
-        )
+        template = PoolTemplate.of(view, offered, self._remaining(view, snap, types))
         return _Pool(view, obj, types, template)
 
     @staticmethod

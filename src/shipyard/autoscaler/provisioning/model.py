@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.autoscaler.apis import NodePoolView
 from shipyard.cloud.provider import InstanceType, LaunchRequest, Offering
 from shipyard.core.labels import NODEPOOL
 from shipyard.core.requirements import IN, Requirement, Requirements
@@ -69,6 +70,25 @@ class PoolTemplate:
     taints: Sequence[Taint] = ()
     startup_taints: Sequence[Taint] = ()
     remaining_limits: Mapping[str, int] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        view: NodePoolView,
+        instance_types: Sequence[InstanceType],
+        remaining_limits: Mapping[str, int] | None,
+    ) -> PoolTemplate:
+        """The template of a NodePool (its validated view) offering ``instance_types``."""
+        return cls(
+            name=view.name,
+            instance_types=instance_types,
+            weight=view.weight,
+            requirements=view.requirements,
+            labels=view.labels,
+            taints=view.taints,
+            startup_taints=view.startup_taints,
+            remaining_limits=remaining_limits,
+        )
 
     def template_requirements(self) -> Requirements:
         """Requirements, labels as ``In`` and ``karpenter.sh/nodepool In [name]``."""
