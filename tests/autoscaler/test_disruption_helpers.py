@@ -18,7 +18,7 @@ from shipyard.cloud.specs import spec_by_name
 from shipyard.cloud.unavailable import UnavailableOfferings
 from shipyard.core.clock import VirtualClock
 from shipyard.core.objects import Obj
-from shipyard.platform.autoscaling import AutoscaledCluster
+from shipyard.platform.autoscaling import AutoscaledCluster, AutoscalerOptions
 from shipyard.platform.wiring import memory_cluster
 from tests.autoscaler.test_lifecycle_helpers import make_nodeclass
 from tests.platform.test_autoscaling_helpers import ALLOWED, World, nodepool
@@ -27,6 +27,8 @@ __all__ = ["DWorld", "dworld", "pdb", "pool_with", "tainted"]
 
 # 2025-01-06 is a Monday; worlds start there at 00:00 UTC unless told otherwise
 MONDAY = 1_736_121_600.0
+
+MANUAL = AutoscalerOptions(disruption=False)
 
 
 @dataclass
@@ -85,7 +87,10 @@ def dworld(
     clock = VirtualClock(start)
     catalog = Catalog([spec_by_name(n) for n in types], unavailable=UnavailableOfferings(clock))
     cloud = SimulatedCloud(clock, catalog=catalog)
-    auto = AutoscaledCluster(memory_cluster(clock), cloud=cloud, unavailable=catalog.unavailable)
+    # these tests add the disruption controllers themselves, with their own settings
+    auto = AutoscaledCluster(
+        memory_cluster(clock), cloud=cloud, unavailable=catalog.unavailable, options=MANUAL
+    )
     manager = auto.cluster.manager
     manager.add(ConsolidationMarker(auto.client))
     controller = DisruptionController(

@@ -23,12 +23,14 @@ from shipyard.cloud.simulated import SimulatedCloud
 from shipyard.cluster.podutil import condition
 from shipyard.core.clock import VirtualClock, format_time, parse_time
 from shipyard.core.objects import Obj
-from shipyard.platform.autoscaling import AutoscaledCluster
+from shipyard.platform.autoscaling import AutoscaledCluster, AutoscalerOptions
 from shipyard.platform.wiring import memory_cluster
 from shipyard.sim.invariants import InvariantChecker, run_checked
 from tests.autoscaler.test_lifecycle_helpers import make_nodeclass
 from tests.cluster.fixtures import merge
 from tests.platform.test_autoscaling_helpers import World, catalog, nodepool, web
+
+MANUAL = AutoscalerOptions(disruption=False)
 
 
 class DisruptionWorld(World):
@@ -82,7 +84,10 @@ def disruption_world(
     clock = VirtualClock()
     types = catalog(clock)
     cloud = SimulatedCloud(clock, catalog=types)
-    auto = AutoscaledCluster(memory_cluster(clock), cloud=cloud, unavailable=types.unavailable)
+    # these tests add the disruption controllers themselves, with their own settings
+    auto = AutoscaledCluster(
+        memory_cluster(clock), cloud=cloud, unavailable=types.unavailable, options=MANUAL
+    )
     client = auto.client
     w = DisruptionWorld(clock, auto, clock.now())
     w.expiration = NodeClaimExpiration(client)

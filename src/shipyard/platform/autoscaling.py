@@ -6,6 +6,10 @@
     EmbeddedCluster (scheduler, workloads, kubelets, ...)
       └─ then, in this order:  Provisioner ─ NodeClaimLifecycle ─ NodeClaimGarbageCollector
                                ─ NodePoolStatusController
+                               ─ (disruption, unless turned off) NodeClaimExpiration
+                                 ─ NodePoolHashController ─ DriftController
+                                 ─ InterruptionController ─ ConsolidationMarker
+                                 ─ DisruptionController (emptiness → drift → multi → single)
     CloudProvider (SimulatedCloud unless given) ──► NodeJoin (simulated instances become Nodes)
 
 The order matters within a drain: the kube-scheduler marks a pod ``Unschedulable`` before the
@@ -26,6 +30,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.autoscaler.disruption.candidates import ConsolidationMarker
+from shipyard.autoscaler.disruption.controller import (
+    DisruptionController,
+    DisruptionOptions,
+    standard_methods,
+)
+from shipyard.autoscaler.disruption.drift import Drift, DriftController, NodePoolHashController
+from shipyard.autoscaler.disruption.expiration import NodeClaimExpiration
+from shipyard.autoscaler.interruption import InterruptionController
 from shipyard.autoscaler.lifecycle import (
     LifecycleOptions,
     NodeClaimGarbageCollector,
@@ -58,6 +71,10 @@ class AutoscalerOptions:
     # startup taint key -> seconds after Ready its owner (a CNI agent, ...) removes it
     taint_removal: Mapping[str, float] = field(default_factory=dict)
     nomination_window: float | None = None
+    # consolidation, expiration, drift and interruption handling; off: provisioning only
+    disruption: bool = True
+    disruption_options: DisruptionOptions = field(default_factory=DisruptionOptions)
+    drift_poll: float = 300.0
 
 
 class AutoscaledCluster:
@@ -99,7 +116,35 @@ class AutoscaledCluster:
         )
         self.garbage = NodeClaimGarbageCollector(client, self.cloud, recorder=recorder)
         self.nodepool_status = NodePoolStatusController(client)
-        for controller in (self.provisioner, self.lifecycle, self.garbage, self.nodepool_status):
+        controllers: list[Any] = [
+            self.provisioner,
+            self.lifecycle,
+            self.garbage,
+            self.nodepool_status,
+        ]
+        self.disruption: DisruptionController | None = None
+        if opts.disruption:
+            self.disruption = DisruptionController(
+                client,
+                self.cloud,
+                provisioner=self.provisioner,
+                recorder=recorder,
+                options=opts.disruption_options,
+                methods=lambda r: standard_methods(
+                    r, drift=Drift(r), spot_to_spot=opts.disruption_options.spot_to_spot
+                ),
+            )
+            controllers += [
+                NodeClaimExpiration(client, recorder=recorder),
+                NodePoolHashController(client),
+                DriftController(client, self.cloud, poll=opts.drift_poll),
+                InterruptionController(
+                    client, self.cloud, unavailable=unavailable, recorder=recorder
+                ),
+                ConsolidationMarker(client),
+                self.disruption,
+            ]
+        for controller in controllers:
             self.cluster.manager.add(controller)
 
     @classmethod
