@@ -25,6 +25,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from shipyard.core.objects import json_copy
 from shipyard.core.quantity import Quantity
 from shipyard.store.validation.schema import get_dict, get_list, memo_key, parse_quantity
 
@@ -183,11 +184,35 @@ def default_pvc_spec(spec: dict[str, Any]) -> None:
 # --- Pod objects ----------------------------------------------------------------------------
 
 
+# The defaulted PodSpec (and its QoS class) for each PodSpec seen, by the input's ``memo_key``:
+# the pods of one ReplicaSet share a template, so they share one defaulted spec object (stored
+# objects are never changed in place), which also saves the memory of 10,000 copies.
+_POD_SPECS: dict[bytes, tuple[dict[str, Any], str]] = {}
+_POD_SPECS_MAX = 1024
+
+
 def default_pod(obj: dict[str, Any]) -> None:
     """Defaults of a Pod object: the PodSpec ones, then the Pod-only ones."""
     spec = dict_field(obj, "spec")
     if spec is None:
         return
+    key = memo_key(spec)
+    found = _POD_SPECS.get(key) if key is not None else None
+    if found is not None:
+        obj["spec"], qos = found
+    else:
+        qos = _default_pod_spec_fields(spec)
+        if key is not None:
+            if len(_POD_SPECS) >= _POD_SPECS_MAX:
+                _POD_SPECS.clear()
+            # a copy: this pod's own spec may go back to its writer (a rejected handoff)
+            _POD_SPECS[key] = (json_copy(spec), qos)
+    if obj.get("status") is None:
+        obj["status"] = {"phase": "Pending", "qosClass": qos}
+
+
+def _default_pod_spec_fields(spec: dict[str, Any]) -> str:
+    """Default a Pod's spec in place; its QoS class."""
     default_pod_spec(spec)
     set_default(spec, "enableServiceLinks", True)
     set_default(spec, "serviceAccountName", "default")
@@ -199,8 +224,7 @@ def default_pod(obj: dict[str, Any]) -> None:
                 if spec.get("hostNetwork") is True:
                     _host_network_ports(container)
     _default_tolerations(spec)
-    if obj.get("status") is None:
-        obj["status"] = {"phase": "Pending", "qosClass": pod_qos_class(spec)}
+    return pod_qos_class(spec)
 
 
 def _requests_from_limits(container: dict[str, Any]) -> None:
