@@ -150,7 +150,9 @@ def budget_pods(client: Client, pdb: Mapping[str, Any]) -> list[Obj]:
     if selector.match_nothing:
         return []
     namespace = str(meta(pdb).get("namespace") or "")
-    return client.list("v1", "Pod", namespace=namespace, label_selector=selector).items
+    return client.list(
+        "v1", "Pod", namespace=namespace, label_selector=selector, copy=False
+    ).items  # shared, read-only: a budget only counts them
 
 
 class _NoController(ShipyardError):

@@ -26,6 +26,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shipyard.cloud.provider import InstanceType
 from shipyard.core.labels import CAPACITY_TYPE, ZONE
@@ -90,6 +91,33 @@ class FilterReport:
                 "offering had the required resources"
             )
         return "no instance type met the requirements/resources/offering tuple"
+
+
+_CACHE: dict[tuple[Any, ...], tuple[Sequence[InstanceType], Catalog]] = {}
+_CACHE_MAX = 64
+
+
+def cached_catalog(
+    instance_types: Sequence[InstanceType],
+    template: Requirements,
+    daemons: Sequence[tuple[Sequence[Requirements], Mapping[str, int]]] = (),
+) -> Catalog:
+    """A :class:`Catalog`, shared by every solve over the same instance type objects (they are
+    immutable: a change of price or availability makes new ones), template and DaemonSets.
+    Consolidation solves many what-ifs per pass; building the masks was most of each."""
+    key = (
+        tuple(map(id, instance_types)),
+        template,
+        tuple((tuple(terms), tuple(sorted(requests.items()))) for terms, requests in daemons),
+    )
+    found = _CACHE.get(key)
+    if found is not None:
+        return found[1]
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    catalog = Catalog(instance_types, template, daemons)
+    _CACHE[key] = (tuple(instance_types), catalog)  # the types kept alive: their ids stay theirs
+    return catalog
 
 
 class Catalog:

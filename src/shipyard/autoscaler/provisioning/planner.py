@@ -34,7 +34,7 @@ from shipyard.core.quantity import BINARY_SI, DECIMAL_SI, Quantity
 from shipyard.core.requirements import Requirement, Requirements
 from shipyard.core.taints import Taint, Toleration, did_not_tolerate
 
-from .catalog import Catalog
+from .catalog import cached_catalog
 from .model import ExistingNode, PoolTemplate
 from .podspec import PodState, host_ports
 from .topology import AFFINITY, ANTI_AFFINITY, SPREAD, Group, Topology
@@ -147,7 +147,7 @@ class Pool:
         self.name = template.name
         self.template_reqs = template.template_requirements()
         self.template_state = states.intern(self.template_reqs)
-        self.catalog = Catalog(template.instance_types, self.template_reqs, daemons)
+        self.catalog = cached_catalog(template.instance_types, self.template_reqs, daemons)
         # What Karpenter reports as the pool's overhead: every DaemonSet that would run on it.
         self.daemon: dict[str, int] = {}
         for _, requests in daemons:
