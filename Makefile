@@ -16,6 +16,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m shipyard.cli.main demo
+	$(PY) -m shipyard.cli.main simulate examples/karpenter-vs-ca.yaml --out demo-report
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
