@@ -20,6 +20,7 @@ from shipyard.core.clock import VirtualClock
 from shipyard.core.objects import Obj
 from shipyard.platform.autoscaling import AutoscaledCluster, AutoscalerOptions
 from shipyard.platform.wiring import memory_cluster
+from shipyard.sim.invariants import InvariantChecker, run_checked
 from tests.autoscaler.test_lifecycle_helpers import make_nodeclass
 from tests.platform.test_autoscaling_helpers import ALLOWED, World, nodepool
 
@@ -33,9 +34,18 @@ MANUAL = AutoscalerOptions(disruption=False)
 
 @dataclass
 class DWorld(World):
-    """A World with the disruption controller."""
+    """A World with the disruption controller; time moves in 2 s steps with every invariant
+    checked after each (budgets, PDBs, no pod of a controller lost, no unowned instance)."""
 
     disruption: DisruptionController
+    checker: InvariantChecker
+
+    def run(self, seconds: float) -> None:
+        if seconds > 0:
+            run_checked(self.auto, self.checker, seconds, step=2.0)
+
+    def run_until(self, t: float) -> None:
+        self.run(max(0.0, t - self.elapsed()))
 
     def live_nodes(self) -> list[Obj]:
         return [n for n in self.nodes() if not n["metadata"].get("deletionTimestamp")]
@@ -97,7 +107,7 @@ def dworld(
         auto.client, auto.cloud, provisioner=auto.provisioner, options=options
     )
     manager.add(controller)
-    w = DWorld(clock, auto, clock.now(), controller)
+    w = DWorld(clock, auto, clock.now(), controller, InvariantChecker(auto.client, auto.cloud))
     auto.client.create(make_nodeclass())
     auto.client.create(pool or pool_with())
     for obj in extra:
