@@ -50,12 +50,12 @@ from shipyard.autoscaler.provisioning.controller import NodePoolStatusController
 from shipyard.cloud.provider import CloudProvider
 from shipyard.cloud.simulated import SimulatedCloud
 from shipyard.cloud.unavailable import UnavailableOfferings
-from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.embedded import ClusterOptions, EmbeddedCluster
 from shipyard.cluster.events import EventRecorder
 from shipyard.cluster.kubelet.simulated import ImageProfile
 from shipyard.core.clock import Clock, VirtualClock
 from shipyard.platform.nodejoin import NodeJoin
+from shipyard.platform.system import ScaledCluster
 from shipyard.platform.wiring import memory_cluster
 from shipyard.store.store import Store
 
@@ -77,7 +77,7 @@ class AutoscalerOptions:
     drift_poll: float = 300.0
 
 
-class AutoscaledCluster:
+class AutoscaledCluster(ScaledCluster):
     """The embedded cluster plus the node autoscaler on a cloud (see the module docstring)."""
 
     def __init__(
@@ -152,24 +152,7 @@ class AutoscaledCluster:
         """On a fresh in-memory store (the platform scheme: Karpenter's kinds served)."""
         return cls(memory_cluster(clock or VirtualClock()), **kwargs)
 
-    @property
-    def client(self) -> EmbeddedClient:
-        return self.cluster.client
-
-    @property
-    def store(self) -> Store:
-        return self.cluster.store
-
-    def start(self) -> AutoscaledCluster:
-        self.cluster.start()
-        return self
-
-    def run_for(self, seconds: float) -> None:
-        """Advance the virtual clock by ``seconds``, running everything that falls due."""
-        self.cluster.run_for(seconds)
-
-    def stop(self) -> None:
-        self.cluster.stop()
+    def _close(self) -> None:
         self.lifecycle.close()
 
     def metrics_snapshot(self) -> dict[str, dict[str, Any]]:

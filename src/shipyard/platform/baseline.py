@@ -29,18 +29,18 @@ from shipyard.autoscaler.baseline import (
 )
 from shipyard.cloud.provider import CloudProvider
 from shipyard.cloud.simulated import SimulatedCloud
-from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.embedded import ClusterOptions, EmbeddedCluster
 from shipyard.cluster.kubelet.simulated import ImageProfile
 from shipyard.core.clock import Clock, VirtualClock
 from shipyard.platform.nodejoin import NodeJoin
+from shipyard.platform.system import ScaledCluster
 from shipyard.platform.wiring import memory_cluster
 from shipyard.store.store import Store
 
 __all__ = ["BaselineCluster"]
 
 
-class BaselineCluster:
+class BaselineCluster(ScaledCluster):
     """The embedded cluster plus the Cluster-Autoscaler baseline (see the module docstring)."""
 
     def __init__(
@@ -67,34 +67,19 @@ class BaselineCluster:
             self.join.attach(self.cloud)
         self.autoscaler = ClusterAutoscaler(client, self.cloud, groups, options=opts)
         self.cluster.manager.add(self.autoscaler)
-        self._started = False
 
     @classmethod
     def in_memory(cls, clock: VirtualClock | None = None, **kwargs: Any) -> BaselineCluster:
         """On a fresh in-memory store (the platform scheme); ``groups=`` is required."""
         return cls(memory_cluster(clock or VirtualClock()), **kwargs)
 
-    @property
-    def client(self) -> EmbeddedClient:
-        return self.cluster.client
-
-    @property
-    def store(self) -> Store:
-        return self.cluster.store
-
-    def start(self) -> BaselineCluster:
-        """Start the control plane and the scan loop (its first scan runs at once)."""
-        self.cluster.start()
-        if not self._started:
-            self._started = True
-            self.cluster.manager.enqueue(self.autoscaler.name, SCAN_KEY)
-        return self
-
     def run_for(self, seconds: float) -> None:
-        """Advance the virtual clock by ``seconds``, running everything that falls due."""
+        """Start if not started yet (the scan loop must run), then advance the clock."""
         self.start()
-        self.cluster.run_for(seconds)
+        super().run_for(seconds)
 
-    def stop(self) -> None:
-        self.cluster.stop()
+    def _first_start(self) -> None:
+        self.cluster.manager.enqueue(self.autoscaler.name, SCAN_KEY)  # the first scan at once
+
+    def _close(self) -> None:
         self.autoscaler.close()
