@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from shipyard import __version__
-from shipyard.cli import cluster
+from shipyard.cli import ci, cluster
 from shipyard.cli.simulate import simulate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shipyard command line.")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(ci.app, name="ci")
 app.command(name="simulate")(simulate)
 
 

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from shipyard.autoscaler.apis import karpenter_kinds, v1beta1_kinds
+from shipyard.ci.records import ci_kinds
 from shipyard.core.clock import Clock, RealClock
 from shipyard.core.errors import AlreadyExistsError
 from shipyard.platform.runtime import tune_gc
@@ -37,9 +38,9 @@ DATABASE = "cluster.db"
 def platform_scheme() -> Scheme:
     """Every kind a Shipyard cluster serves: Kubernetes' built-in kinds and the products'
     (Karpenter's NodePool, NodeClaim and EC2NodeClass; their v1 before the older versions,
-    so that ``nodepools`` names v1)."""
+    so that ``nodepools`` names v1; the CI engine's WorkflowRun and WorkflowJobLog)."""
     scheme = builtin_scheme()
-    for info in (*karpenter_kinds(), *v1beta1_kinds()):
+    for info in (*karpenter_kinds(), *v1beta1_kinds(), *ci_kinds()):
         scheme.add(info)
     return scheme
 
