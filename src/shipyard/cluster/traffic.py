@@ -9,6 +9,8 @@ that instant:
    and take the endpoints that are ``ready``. Like kube-proxy since Kubernetes 1.28
    (``ProxyTerminatingEndpoints``), when no endpoint is ready it falls back to the ones that
    are ``serving`` and ``terminating``, so a pod draining during a rollout still answers.
+   The routed pods of a Service are kept until one of its EndpointSlices (or its Endpoints)
+   changes, as kube-proxy's rules are.
 2. **Spread.** The tick's requests are shared evenly between the routed pods (kube-proxy's
    iptables/nftables modes balance at random per connection; the even split is its
    expectation, and keeps a run deterministic).
@@ -39,11 +41,13 @@ from shipyard.cluster.services import SERVICE_NAME_LABEL
 from shipyard.core.clock import Clock, TimerHandle
 from shipyard.core.errors import NotFoundError
 from shipyard.core.selectors import LabelSelector
+from shipyard.store.watch import WatchEvent
 
 __all__ = ["Rate", "TrafficModel", "TrafficSample", "TrafficStats", "routable_pods"]
 
 Rate = float | Callable[[float], float]
 PodRef = tuple[str, str]
+_ROUTING_KINDS = (("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints"))
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,9 @@ class TrafficModel:
         self._loads: dict[tuple[str, str], _Load] = {}
         self._loaded: dict[PodRef, float] = {}
         self._timer: TimerHandle | None = None
+        # The routed pods of each Service, until its EndpointSlices or Endpoints change.
+        self._routes: dict[tuple[str, str], list[PodRef]] = {}
+        self._unlisten: Callable[[], None] | None = None
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -168,14 +175,29 @@ class TrafficModel:
         self._loads.pop((namespace, service), None)
 
     def start(self) -> None:
+        if self._unlisten is None:
+            self._routes.clear()
+            self._unlisten = self._client.add_listener(self._on_change, kinds=_ROUTING_KINDS)
         if self._timer is None:
             self._timer = self._clock.call_later(self._tick, self._on_tick)
+
+    def _on_change(self, event: WatchEvent) -> None:
+        md = event.object.get("metadata") or {}
+        if event.object.get("kind") == "Endpoints":
+            service = str(md.get("name") or "")
+        else:
+            service = str((md.get("labels") or {}).get(SERVICE_NAME_LABEL) or "")
+        self._routes.pop((str(md.get("namespace") or ""), service), None)
 
     def stop(self) -> None:
         """Stop ticking; the pods that were receiving load are told they receive none."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        self._routes.clear()
         for namespace, name in sorted(self._loaded):
             self._serving.record_load(namespace, name, 0.0)
         self._loaded.clear()
@@ -229,17 +251,25 @@ class TrafficModel:
         return TrafficSample(now, rps, served, rps - served, len(pods))
 
     def _routable(self, namespace: str, service: str) -> list[PodRef]:
+        key = (namespace, service)
+        pods = self._routes.get(key)
+        if pods is None:
+            pods = self._routes[key] = self._read_routes(namespace, service)
+        return pods
+
+    def _read_routes(self, namespace: str, service: str) -> list[PodRef]:
         slices = self._client.list(
             "discovery.k8s.io/v1",
             "EndpointSlice",
             namespace=namespace,
             label_selector=LabelSelector.from_labels({SERVICE_NAME_LABEL: service}),
+            copy=False,
         ).items
         if slices:
             ordered = sorted(slices, key=lambda s: str((s.get("metadata") or {}).get("name")))
             return routable_pods(ordered)
         try:
-            endpoints = self._client.get("v1", "Endpoints", service, namespace=namespace)
+            endpoints = self._client.get("v1", "Endpoints", service, namespace=namespace, copy=False)
         except NotFoundError:
             return []
         return _endpoints_pods(endpoints)

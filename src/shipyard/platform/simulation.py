@@ -31,7 +31,7 @@ def _karpenter(scenario: Scenario, clock: VirtualClock) -> System:
     system = AutoscaledCluster(
         memory_cluster(clock),
         cloud=SimulatedCloud(clock, seed=scenario.seed),
-        cluster_options=ClusterOptions(seed=scenario.seed),
+        cluster_options=_cluster_options(scenario),
     )
     for obj in (*setup.node_classes, *setup.node_pools):
         system.client.create(obj)
@@ -49,7 +49,16 @@ def _baseline(scenario: Scenario, clock: VirtualClock) -> System:
         memory_cluster(clock),
         groups=setup.node_groups,
         options=options,
-        cluster_options=ClusterOptions(seed=scenario.seed),
+        cluster_options=_cluster_options(scenario),
+    )
+
+
+def _cluster_options(scenario: Scenario) -> ClusterOptions:
+    knobs = scenario.cluster
+    return ClusterOptions(
+        seed=scenario.seed,
+        hpa_sync_period=knobs.hpa_sync_period,
+        traffic_tick_seconds=knobs.traffic_tick,
     )
 
 

@@ -10,6 +10,9 @@ the shipped examples)::
     seed: 1                            # default 0; every random choice derives from it
     sampleInterval: 30s                # how often the report samples (default 30s)
     start: "2026-01-05T08:00:00Z"      # virtual start time, UTC (budgets' cron schedules)
+    cluster:                           # the embedded control plane's knobs (defaults shown)
+      hpaSyncPeriod: 15s               # kube-controller-manager's HPA sync period
+      trafficTick: 1s                  # how often the traffic model routes requests
     strategies: [karpenter, cluster-autoscaler]   # default: every strategy configured
     karpenter:                         # Karpenter-style provisioning and disruption
       nodePools: [<karpenter.sh/v1 NodePool manifest>, ...]
@@ -73,6 +76,7 @@ from shipyard.core.quantity import Quantity
 
 __all__ = [
     "CLUSTER_AUTOSCALER",
+    "ClusterKnobs",
     "KARPENTER",
     "STRATEGIES",
     "BaselineSetup",
@@ -110,6 +114,7 @@ _TOP = [
     "duration",
     "seed",
     "sampleInterval",
+    "cluster",
     "start",
     "strategies",
     "karpenter",
@@ -206,6 +211,16 @@ class BaselineSetup:
 
 
 @dataclass(frozen=True)
+class ClusterKnobs:
+    """The embedded control plane's timing knobs a scenario may set (Kubernetes' defaults):
+    a day-long simulation of thousands of pods routes traffic every few seconds rather than
+    every second, which changes nothing the HPA can see between its syncs."""
+
+    hpa_sync_period: float = 15.0
+    traffic_tick: float = 1.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario (see the module docstring for the file format)."""
 
@@ -220,6 +235,7 @@ class Scenario:
     cluster_autoscaler: BaselineSetup | None = None
     workloads: tuple[Workload, ...] = ()
     events: tuple[Event, ...] = ()
+    cluster: ClusterKnobs = field(default_factory=lambda: ClusterKnobs())
 
     def with_seed(self, seed: int) -> Scenario:
         return _replace(self, seed=seed)
@@ -270,6 +286,7 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> Scenario:
         p.add("seed", f"must be a non-negative integer, got {seed!r}")
     sample = p.duration(data.get("sampleInterval", "30s"), "sampleInterval", required=True)
     start = _start(data.get("start"), p)
+    knobs = _cluster(data.get("cluster"), p)
     karpenter = _karpenter(data.get("karpenter"), p)
     baseline = _baseline(data.get("clusterAutoscaler"), p)
     workloads = _workloads(data.get("workloads"), p)
@@ -285,6 +302,7 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> Scenario:
         cluster_autoscaler=baseline,
         workloads=tuple(workloads),
         events=tuple(sorted(events, key=lambda e: e.at)),
+        cluster=knobs,
     )
     strategies = _strategies(data.get("strategies"), scenario, p)
     if not p.found and duration > 0 and sample > duration:
@@ -359,6 +377,19 @@ def parse_duration_field(value: Any) -> float:
         return parse_duration(value)
     except (ShipyardError, ValueError) as e:
         raise ShipyardError(f"must be a duration such as '10m' or '1h30m', got {value!r}") from e
+
+
+def _cluster(value: Any, p: _Problems) -> ClusterKnobs:
+    if value is None:
+        return ClusterKnobs()
+    if not isinstance(value, Mapping):
+        p.add("cluster", "must be a mapping (hpaSyncPeriod, trafficTick)")
+        return ClusterKnobs()
+    p.unknown(value, ["hpaSyncPeriod", "trafficTick"], "cluster")
+    default = ClusterKnobs()
+    hpa = p.duration(value.get("hpaSyncPeriod", "15s"), "cluster.hpaSyncPeriod", required=True)
+    tick = p.duration(value.get("trafficTick", "1s"), "cluster.trafficTick", required=True)
+    return ClusterKnobs(hpa or default.hpa_sync_period, tick or default.traffic_tick)
 
 
 def _start(value: Any, p: _Problems) -> float | None:

@@ -7,7 +7,11 @@ provisioner sees it (registered nodes less what their pods request, in-flight No
 capacity the provisioner has nominated to pending pods, DaemonSet overhead on new nodes,
 topology of every other bound pod) and the pools' instance types and remaining limits. The
 result says which pods fit on existing capacity, which new claims the rest need, and which
-pods fit nowhere.
+pods fit nowhere. The pods are packed exactly as Karpenter's scheduler packs them (no cost
+repacking: a consolidation asks for at most one replacement, priced by ``consolidation``).
+
+The cluster's capacity is read once a pass and each simulation leaves the candidates out of
+it; the other pods' places are handed to the solver only when some pod has topology rules.
 
 Nodes already disrupting offer nothing: a deleting claim or a cordoned node is skipped by the
 provisioner's own capacity reading, and the ``karpenter.sh/disrupted`` taint keeps pods off
@@ -20,8 +24,8 @@ from collections.abc import Mapping, Sequence
 
 from shipyard.autoscaler.disruption.state import ClusterState
 from shipyard.autoscaler.disruption.types import Candidate
-from shipyard.autoscaler.provisioning import BoundPod, Results, solve
-from shipyard.autoscaler.provisioning.controller import Snapshot, daemonset_pod, existing_capacity
+from shipyard.autoscaler.provisioning import BoundPod, ExistingNode, Results, solve
+from shipyard.autoscaler.provisioning.controller import daemonset_pod, existing_capacity
 from shipyard.core.objects import Obj, meta
 
 __all__ = ["CurrentSimulation", "SchedulingSimulation", "as_pending"]
@@ -47,6 +51,9 @@ class SchedulingSimulation:
         snap = state.snapshot
         self._daemons = [daemonset_pod(d) for d in snap.daemonsets]
         self._types = {name: info.types for name, info in state.pools.items()}
+        self._existing: tuple[list[ExistingNode], dict[str, tuple[str, str]]] | None = None
+        self._bound_pods: list[BoundPod] | None = None
+        self._has_topology: bool | None = None
         self.runs = 0  # simulations made (for tests and reports)
 
     def simulate(self, candidates: Sequence[Candidate]) -> Results:
@@ -54,31 +61,63 @@ class SchedulingSimulation:
         snap = self._state.snapshot
         claims = {c.name for c in candidates}
         nodes = {c.node_name for c in candidates}
-        rest = Snapshot(
-            pods=snap.pods,
-            nodes={n: v for n, v in snap.nodes.items() if n not in nodes},
-            claims={n: v for n, v in snap.claims.items() if n not in claims},
-            pools=snap.pools,
-            daemonsets=snap.daemonsets,
-            namespaces=snap.namespaces,
-        )
-        existing, _ = existing_capacity(rest, self._nominated, self._types)
-        moving = {id(p) for c in candidates for p in c.pods}
-        bound = [
-            BoundPod(pod, node_name, dict(meta(node).get("labels") or {}))
-            for node_name, node in rest.nodes.items()
-            for pod in rest.bound.get(node_name, ())
-            if id(pod) not in moving
+        existing, targets = self._capacity()
+        rest = [
+            n
+            for n in existing
+            if n.name not in nodes
+            and not (targets[n.name][0] == "nodeclaim" and targets[n.name][1] in claims)
         ]
+        bound: list[BoundPod] = []
+        if self._topology():
+            moving = {id(p) for c in candidates for p in c.pods}
+            bound = [
+                b for b in self._bound() if b.node_name not in nodes and id(b.pod) not in moving
+            ]
         pending = [as_pending(p) for c in candidates for p in c.pods]
         return solve(
             pending,
             [info.template for info in self._state.pools.values()],
-            existing_nodes=existing,
+            existing_nodes=rest,
             daemonset_pods=self._daemons,
             cluster_pods=bound,
             namespace_labels=snap.namespaces,
+            improve_cost=False,
         )
+
+    def _capacity(self) -> tuple[list[ExistingNode], dict[str, tuple[str, str]]]:
+        """The capacity of the whole cluster, read once a pass: a simulation leaves out the
+        candidates' entries (a node, or its NodeClaim's in-flight capacity)."""
+        if self._existing is None:
+            self._existing = existing_capacity(self._state.snapshot, self._nominated, self._types)
+        return self._existing
+
+    def _bound(self) -> list[BoundPod]:
+        if self._bound_pods is None:
+            snap = self._state.snapshot
+            self._bound_pods = [
+                BoundPod(pod, node_name, dict(meta(node).get("labels") or {}))
+                for node_name, node in snap.nodes.items()
+                for pod in snap.bound.get(node_name, ())
+            ]
+        return self._bound_pods
+
+    def _topology(self) -> bool:
+        """Whether any pod has topology rules (spread, affinity, anti-affinity): only then do
+        the other pods' places matter to a simulation."""
+        if self._has_topology is None:
+            self._has_topology = any(_has_topology(p) for p in self._state.snapshot.pods)
+        return self._has_topology
+
+
+def _has_topology(pod: Obj) -> bool:
+    spec = pod.get("spec") or {}
+    affinity = spec.get("affinity") or {}
+    return bool(
+        spec.get("topologySpreadConstraints")
+        or affinity.get("podAffinity")
+        or affinity.get("podAntiAffinity")
+    )
 
 
 class CurrentSimulation:

@@ -100,6 +100,22 @@ def solve(
     return scheduler.solve(pods, improve_cost=improve_cost)
 
 
+_LABEL_REQUIREMENTS: dict[tuple[tuple[str, str], ...], Requirements] = {}
+_LABEL_REQUIREMENTS_MAX = 20_000
+
+
+def _label_requirements(labels: Mapping[str, str]) -> Requirements:
+    """``Requirements.from_labels``, memoized: the same nodes are read batch after batch and
+    requirements are immutable."""
+    key = tuple(sorted(labels.items()))
+    found = _LABEL_REQUIREMENTS.get(key)
+    if found is None:
+        if len(_LABEL_REQUIREMENTS) >= _LABEL_REQUIREMENTS_MAX:
+            _LABEL_REQUIREMENTS.clear()
+        found = _LABEL_REQUIREMENTS[key] = Requirements.from_labels(labels)
+    return found
+
+
 class _Static:
     """Claims not yet ruled out for pods with one static signature (requirements, requests,
     tolerations, ports): shared by their shapes, whatever their topology rules."""
@@ -153,7 +169,7 @@ class Scheduler:
         self.nodes = [
             Node(
                 n,
-                self.states.intern(Requirements.from_labels(n.labels)),
+                self.states.intern(_label_requirements(n.labels)),
                 _node_overhead(n, daemons),
             )
             for n in nodes
