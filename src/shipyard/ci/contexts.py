@@ -36,6 +36,7 @@ from typing import Literal
 from shipyard.core.errors import FieldError, InvalidError
 
 __all__ = [
+    "INPUT_TYPE_DEFAULTS",
     "RunFacts",
     "StepFiles",
     "api_urls",
@@ -364,6 +365,11 @@ def needs_context(
     }
 
 
+# What an optional input without a default holds, by type (GitHub's documented defaults;
+# every other type — string, choice, environment — is the empty string).
+INPUT_TYPE_DEFAULTS: Mapping[str, object] = {"boolean": False, "number": 0, "string": ""}
+
+
 def inputs_context(
     declared: Mapping[str, Mapping[str, object]],
     given: Mapping[str, object],
@@ -372,6 +378,8 @@ def inputs_context(
 
     ``declared`` maps input names to their definition (``type``, ``default``, ``required``).
     Booleans and numbers keep their type in ``inputs`` (``github.event.inputs`` has strings).
+    An optional input that is neither given nor has a default gets GitHub's documented
+    default for its type (:data:`INPUT_TYPE_DEFAULTS`: ``false``, ``0``, ``""``).
     """
     problems: list[FieldError] = []
     context: dict[str, object] = {}
@@ -380,12 +388,13 @@ def inputs_context(
             problems.append(FieldError(f"inputs.{name}", "is not a declared input"))
     for name, spec in declared.items():
         value = given.get(name, spec.get("default"))
+        kind = str(spec.get("type", "string"))
         if value is None:
             if spec.get("required") is True:
                 problems.append(FieldError(f"inputs.{name}", "is required"))
                 continue
-            value = ""
-        converted = _convert_input(str(spec.get("type", "string")), value)
+            value = INPUT_TYPE_DEFAULTS.get(kind, "")
+        converted = _convert_input(kind, value)
         if isinstance(converted, FieldError):
             problems.append(FieldError(f"inputs.{name}", converted.message))
         else:

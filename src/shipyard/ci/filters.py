@@ -20,6 +20,9 @@ GitHub's documented semantics:
   not run the workflow; with neither, both run. Path filters are not evaluated for tag pushes.
 - ``pull_request`` / ``pull_request_target`` branch filters match the pull request's *base*
   (target) branch; ``types`` defaults to ``opened``, ``synchronize`` and ``reopened``.
+- A ``schedule`` event carries the cron that fired (``github.event.schedule``); it starts a
+  workflow only when that cron is one of the workflow's ``on.schedule`` crons. Which crons
+  are due at a given minute (UTC) is :func:`shipyard.ci.cron.due_crons`.
 
 Invalid patterns are rejected up front with the field path and the reason (the checks follow
 the rules static workflow checkers apply: ``?``/``+`` need a preceding ordinary character,
@@ -55,6 +58,7 @@ __all__ = [
     "evaluate_trigger",
     "filter_selects",
     "pattern_problems",
+    "schedule_crons",
     "triggers",
 ]
 
@@ -288,7 +292,8 @@ class Event:
 
     ``ref`` is the pushed ref (``refs/heads/main``, ``refs/tags/v1``); ``base_ref`` is a pull
     request's target branch; ``changed_files`` are repository-relative paths, or None when
-    unknown; ``action`` is the activity type (``opened``, ...) when the event has one.
+    unknown; ``action`` is the activity type (``opened``, ...) when the event has one;
+    ``schedule`` is the cron that fired a ``schedule`` event (``github.event.schedule``).
     """
 
     name: str
@@ -296,6 +301,7 @@ class Event:
     base_ref: str | None = None
     changed_files: Sequence[str] | None = None
     action: str | None = None
+    schedule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -429,11 +435,57 @@ def _check_pull_request(config: Mapping[str, object], event: Event, where: str) 
     return _check_paths(event.changed_files, paths)
 
 
+def schedule_crons(on: object) -> tuple[str, ...] | None:
+    """The crons of ``on.schedule`` (``- cron:`` entries), or None when it has no schedule.
+
+    ``on.schedule`` may also be given as ``{"crons": [...]}`` (the parsed workflow's form).
+    Raises InvalidError for a schedule that is not a list of ``cron`` entries.
+    """
+    if isinstance(on, str):
+        return () if on == "schedule" else None
+    if not isinstance(on, Mapping):
+        return () if isinstance(on, Sequence) and "schedule" in on else None
+    if "schedule" not in on:
+        return None
+    config = on["schedule"]
+    if isinstance(config, Mapping) and isinstance(config.get("crons"), list):
+        config = [{"cron": cron} for cron in config["crons"]]
+    if not isinstance(config, list):
+        raise InvalidError("workflow", [FieldError("on.schedule", "must be a list of - cron:")])
+    crons: list[str] = []
+    for index, entry in enumerate(config):
+        cron = entry.get("cron") if isinstance(entry, Mapping) else None
+        if not isinstance(cron, str):
+            raise InvalidError(
+                "workflow", [FieldError(f"on.schedule[{index}].cron", "must be a string")]
+            )
+        crons.append(cron)
+    return tuple(crons)
+
+
+def _check_schedule(on: object, event: Event) -> TriggerDecision:
+    crons = schedule_crons(on)
+    if crons is None:
+        return TriggerDecision(False, "the workflow does not listen to schedule")
+    if event.schedule is None:
+        raise InvalidError(
+            "event", [FieldError("schedule", "a schedule event needs the cron that fired it")]
+        )
+    if event.schedule in crons:
+        return _RUN
+    listed = ", ".join(repr(c) for c in crons) or "none"
+    return TriggerDecision(
+        False, f"the schedule {event.schedule!r} is not one of on.schedule's crons ({listed})"
+    )
+
+
 def evaluate_trigger(on: object, event: Event) -> TriggerDecision:
     """Decide whether ``event`` starts a workflow whose ``on:`` section is ``on``.
 
     Raises InvalidError (with ``on.<event>...`` field paths) for invalid filters.
     """
+    if event.name == "schedule":
+        return _check_schedule(on, event)
     listed, config = _event_config(on, event.name)
     if not listed:
         return TriggerDecision(False, f"the workflow does not listen to {event.name}")

@@ -28,6 +28,17 @@ a longer list.
 then ``en`` on one line). It holds back the current, unfinished line and masks only whole lines,
 so a secret split across writes within a line is still found; :meth:`StreamMasker.flush` masks
 and releases whatever is left when the stream ends.
+
+Thread safety
+-------------
+One ``SecretMasker`` is shared by every job of a run, and jobs run concurrently: one job's
+``::add-mask::`` calls :meth:`SecretMasker.add` while another job masks its output. The masker
+is copy-on-write: its state is one immutable snapshot (the frozen set of values and, once
+built, the pattern compiled from exactly that set). ``add`` builds a new snapshot under a lock
+and swaps it in; ``mask`` reads the current snapshot once and compiles its pattern outside the
+lock, caching it only if no ``add`` replaced the snapshot meanwhile — so a pattern built from
+an older set can never be cached over a newer one (which would leave a just-added secret
+unmasked until the next ``add``).
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import urllib.parse
+from dataclasses import dataclass
 
 __all__ = ["MASK", "MIN_SECRET_LENGTH", "SecretMasker", "StreamMasker"]
 
@@ -54,37 +67,50 @@ def _encodings(value: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The masker's state at one moment: the values and (once built) their pattern."""
+
+    values: frozenset[str]
+    pattern: re.Pattern[str] | None = None
+
+
+_EMPTY = _Snapshot(frozenset())
+
+
 class SecretMasker:
-    """The values to hide, and the function that hides them."""
+    """The values to hide, and the function that hides them (safe to share between threads)."""
 
     def __init__(self, values: list[str] | None = None) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self._state = _EMPTY
         for value in values or []:
             self.add(value)
 
     def add(self, value: str) -> bool:
         """Register ``value`` (and each of its lines); ``False`` if nothing could be masked."""
         parts = [value, *(line.strip() for line in _LINE_BREAK.split(value))]
-        added = False
+        forms: set[str] = set()
         for part in parts:
-            if len(part.strip()) < MIN_SECRET_LENGTH:
-                continue
-            self._values |= _encodings(part)
-            added = True
-        if added:
-            self._pattern = None
-        return added
+            if len(part.strip()) >= MIN_SECRET_LENGTH:
+                forms |= _encodings(part)
+        if not forms:
+            return False
+        with self._lock:
+            if not forms <= self._state.values:
+                self._state = _Snapshot(self._state.values | forms)
+        return True
 
     @property
     def values(self) -> frozenset[str]:
-        return frozenset(self._values)
+        return self._state.values
 
     def mask(self, text: str) -> str:
         """``text`` with every registered value (and overlap of values) replaced by ``***``."""
-        if not self._values or not text:
+        state = self._state
+        if not state.values or not text:
             return text
-        ranges = self._merged_ranges(text)
+        ranges = _merged_ranges(self._compiled(state), text)
         if not ranges:
             return text
         pieces: list[str] = []
@@ -96,24 +122,29 @@ class SecretMasker:
         pieces.append(text[cursor:])
         return "".join(pieces)
 
-    def _merged_ranges(self, text: str) -> list[tuple[int, int]]:
-        # A lookahead match is empty, so the scan visits every position: overlapping
-        # occurrences are all found, each the longest value starting there.
-        merged: list[tuple[int, int]] = []
-        for match in self._compiled().finditer(text):
-            start, end = match.start(), match.end(1)
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-            else:
-                merged.append((start, end))
-        return merged
+    def _compiled(self, state: _Snapshot) -> re.Pattern[str]:
+        if state.pattern is not None:
+            return state.pattern
+        longest_first = sorted(state.values, key=lambda v: (-len(v), v))
+        alternatives = "|".join(re.escape(v) for v in longest_first)
+        pattern = re.compile(f"(?=({alternatives}))", re.DOTALL)
+        with self._lock:
+            if self._state is state:  # not replaced by an add meanwhile: cache it
+                self._state = _Snapshot(state.values, pattern)
+        return pattern
 
-    def _compiled(self) -> re.Pattern[str]:
-        if self._pattern is None:
-            longest_first = sorted(self._values, key=lambda v: (-len(v), v))
-            alternatives = "|".join(re.escape(v) for v in longest_first)
-            self._pattern = re.compile(f"(?=({alternatives}))", re.DOTALL)
-        return self._pattern
+
+def _merged_ranges(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    # A lookahead match is empty, so the scan visits every position: overlapping
+    # occurrences are all found, each the longest value starting there.
+    merged: list[tuple[int, int]] = []
+    for match in pattern.finditer(text):
+        start, end = match.start(), match.end(1)
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 class StreamMasker:

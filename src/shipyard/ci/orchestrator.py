@@ -73,7 +73,6 @@ from shipyard.ci.contexts import inputs_context
 from shipyard.ci.execution import ActionRegistry, Executor, HostExecutor, LogSink, run_job
 from shipyard.ci.expressions import interpolate
 from shipyard.ci.records import RecordStore, RunRecorder
-from shipyard.ci.reusable import TYPE_DEFAULTS
 from shipyard.ci.run_request import (
     RUN_CANCELLED,
     JobRunner,
@@ -117,10 +116,9 @@ def dispatch_inputs(workflow: Workflow, given: Mapping[str, object]) -> dict[str
         for i in declared
         if i.type == "choice" and i.name in given and str(given[i.name]) not in i.options
     ]  # fmt: skip
-    specs: dict[str, Mapping[str, object]] = {}
-    for i in declared:
-        default = i.default if i.default is not None or i.required else TYPE_DEFAULTS.get(i.type)
-        specs[i.name] = {"type": i.type, "default": default, "required": i.required}
+    specs: dict[str, Mapping[str, object]] = {
+        i.name: {"type": i.type, "default": i.default, "required": i.required} for i in declared
+    }
     context: dict[str, object] = {}
     try:
         context = inputs_context(specs, given)

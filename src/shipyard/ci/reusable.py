@@ -38,7 +38,6 @@ from shipyard.core.errors import BadRequestError, FieldError, InvalidError, NotF
 
 __all__ = [
     "MAX_DEPTH",
-    "TYPE_DEFAULTS",
     "call_inputs",
     "call_outputs",
     "call_secrets",
@@ -50,8 +49,6 @@ _LOCAL = re.compile(r"\./(\.github/workflows/[^/@]+\.ya?ml)")
 _CALL_CONTEXTS = ("github", "needs", "strategy", "matrix", "inputs", "vars")
 _DEFAULT_CONTEXTS = ("github", "inputs", "vars")
 _OUTPUT_CONTEXTS = ("github", "jobs", "vars", "inputs")
-#: The value of an optional input without a default, as GitHub documents.
-TYPE_DEFAULTS: Mapping[str, object] = {"boolean": False, "number": 0, "string": ""}
 
 
 def load_called_workflow(uses: str, repository_root: Path, *, depth: int) -> Workflow:
@@ -110,8 +107,6 @@ def call_inputs(job: Job, called: Workflow, context: Mapping[str, object]) -> di
     specs: dict[str, Mapping[str, object]] = {}
     for spec in declared:
         default = _evaluated(spec.default, defaults_context, _DEFAULT_CONTEXTS)
-        if default is None and not spec.required:
-            default = TYPE_DEFAULTS.get(spec.type, "")
         specs[spec.name] = {"type": spec.type, "default": default, "required": spec.required}
     try:
         return inputs_context(specs, given)

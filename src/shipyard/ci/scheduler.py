@@ -121,23 +121,40 @@ class _Instance:
 
 
 class _RunLog:
-    """Collects each job's lines for the record and forwards them to the caller's sink."""
+    """Collects each job's lines for the record and forwards them to the caller's sink.
+
+    The caller's sink (a terminal, a dashboard) may fail; that must neither hang nor end the
+    run, nor fail the job whose steps did run: the line is still kept for the record, the
+    first failure per job is remembered (:meth:`sink_error`, written into the job's
+    ``error``) and forwarding goes on with the next line.
+    """
 
     def __init__(self, forward: LogSink | None) -> None:
         self._lock = threading.Lock()
         self._lines: dict[str, list[str]] = {}
+        self._sink_errors: dict[str, str] = {}
         self._forward = forward
 
     def line(self, job: str, text: str) -> None:
         with self._lock:
             self._lines.setdefault(job, []).append(text)
-        if self._forward is not None:
+        if self._forward is None:
+            return
+        try:
             self._forward.line(job, text)
+        except Exception as err:
+            with self._lock:
+                self._sink_errors.setdefault(job, f"the log sink failed: {err!r}")
 
     def take(self, job: str) -> str | None:
         with self._lock:
             lines = self._lines.pop(job, None)
         return None if lines is None else "\n".join(lines)
+
+    def sink_error(self, job: str) -> str:
+        """Why forwarding ``job``'s lines failed (the first failure), or ``""``."""
+        with self._lock:
+            return self._sink_errors.pop(job, "")
 
 
 _Event = tuple[str, "_Instance | None", object]
@@ -623,6 +640,8 @@ class RunScheduler:
         )  # fmt: skip
 
     def _run_instance(self, inst: _Instance, request: JobRequest) -> None:
+        # Whatever happens here, "done" is posted: the loop waits for it and would hang.
+        record: JobRecord | None = None
         try:
             record = self.settings.job_runner(
                 request, executor=self.settings.executor, actions=self.settings.actions,
@@ -630,9 +649,12 @@ class RunScheduler:
             )  # fmt: skip
         except Exception as err:  # a crashed runner must fail its job, not hang the run
             message = self._masker.mask(f"internal error while running the job: {err!r}")
-            self._log.line(inst.key, message)
             record = self._synthetic(inst, "failure", message, self._now())
-        self._events.put(("done", inst, record))
+            self._log.line(inst.key, message)
+        finally:
+            if record is None:  # not even the synthetic record could be made
+                record = self._synthetic(inst, "failure", "internal error", None)
+            self._events.put(("done", inst, record))
 
     def _call(self, inst: _Instance) -> None:
         job, scope = inst.state.job, inst.state.scope
@@ -684,6 +706,10 @@ class RunScheduler:
         self._dirty = True
 
     def _keep(self, record: JobRecord, conclusion: Conclusion) -> None:
+        sink_error = self._log.sink_error(record.key)
+        if sink_error:
+            error = self._masker.mask(sink_error)
+            record = replace(record, error=f"{record.error}; {error}" if record.error else error)
         self._records.append((record, conclusion))
         text = self._log.take(record.key)
         if self.record is not None and text is not None:

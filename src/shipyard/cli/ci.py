@@ -40,6 +40,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, cast
 
@@ -47,6 +48,7 @@ import typer
 
 from shipyard.ci.actions import default_actions
 from shipyard.ci.concurrency import ConcurrencyGroups
+from shipyard.ci.cron import due_crons
 from shipyard.ci.execution import JobRecord
 from shipyard.ci.expressions import (
     ExpressionError,
@@ -61,7 +63,7 @@ from shipyard.ci.orchestrator import RunRequest, RunResult, WorkflowRunner, disp
 from shipyard.ci.records import get_run, list_runs, run_logs
 from shipyard.ci.workflow import Job, Workflow, WorkflowError, WorkflowProblem, parse_workflow
 from shipyard.cli.output import render_table
-from shipyard.core.clock import RealClock, parse_time
+from shipyard.core.clock import RealClock, format_time, parse_time
 from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
 from shipyard.git import Repository, changed_files_for, default_payload, load_payload
 from shipyard.git.events import EventName
@@ -72,7 +74,7 @@ __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="Run GitHub Actions workflows on this machine.")
 
-EVENTS = ("push", "pull_request", "workflow_dispatch")
+EVENTS = ("push", "pull_request", "workflow_dispatch", "schedule")
 SECRET_ENV_PREFIX = "SHIPYARD_SECRET_"
 _PR_EVENTS = ("pull_request", "pull_request_target")
 
@@ -224,9 +226,26 @@ class TriggerEvent:
     name: str
     payload: Mapping[str, object]
     changed_files: tuple[str, ...] | None
+    at: float | None = None  # for schedule: the minute (UTC) whose due crons fire
 
-    def filter_event(self) -> Event:
+    def schedule_for(self, workflow: Workflow) -> str | None:
+        """The cron firing this ``schedule`` event for ``workflow``: the payload's
+        ``schedule``, else the first of the workflow's crons due at :attr:`at` (UTC)."""
+        given = self.payload.get("schedule")
+        if isinstance(given, str) and given:
+            return given
+        crons = next((t.crons for t in workflow.triggers if t.event == "schedule"), ())
+        if self.at is None:
+            return None
+        due = due_crons(crons, datetime.fromtimestamp(self.at, UTC))
+        return due[0] if due else None
+
+    def filter_event(self, workflow: Workflow | None = None) -> Event:
         payload = self.payload
+        if self.name == "schedule":
+            return Event(
+                self.name, schedule=None if workflow is None else self.schedule_for(workflow)
+            )
         if self.name in _PR_EVENTS:
             pr = payload.get("pull_request")
             base = pr.get("base") if isinstance(pr, Mapping) else None
@@ -247,8 +266,14 @@ class TriggerEvent:
 def decide(workflow: Workflow, event: TriggerEvent) -> TriggerDecision:
     """Whether ``event`` triggers ``workflow``, and if not which filter excluded it."""
     on = {t.event: t.config for t in workflow.triggers}
+    filter_event = event.filter_event(workflow)
+    schedule = next((t for t in workflow.triggers if t.event == "schedule"), None)
+    if event.name == "schedule" and filter_event.schedule is None and schedule is not None:
+        crons = ", ".join(repr(c) for c in schedule.crons)
+        at = "the given time" if event.at is None else format_time(event.at)
+        return TriggerDecision(False, f"no cron of on.schedule is due at {at} (UTC): {crons}")
     try:
-        return evaluate_trigger(on, event.filter_event())
+        return evaluate_trigger(on, filter_event)
     except InvalidError as e:
         return TriggerDecision(False, _error_text(e))
 
@@ -264,9 +289,14 @@ def _pairs(values: Sequence[str] | None, option: str) -> dict[str, str]:
 
 
 def build_event(
-    repo: Repository, name: str, event_file: Path | None, inputs: Mapping[str, str]
+    repo: Repository,
+    name: str,
+    event_file: Path | None,
+    inputs: Mapping[str, str],
+    at: float | None = None,
 ) -> TriggerEvent:
-    """The event payload (from ``-e`` or the checkout) and the files it changed."""
+    """The event payload (from ``-e`` or the checkout) and the files it changed; ``at`` is
+    the minute a ``schedule`` event is for."""
     if name not in EVENTS and event_file is None:
         _fail(f"--event must be one of {', '.join(EVENTS)} (or give its payload with -e)")
     if event_file is not None:
@@ -276,7 +306,7 @@ def build_event(
             payload["inputs"] = {**(given if isinstance(given, dict) else {}), **inputs}
     else:
         payload = default_payload(repo, cast(EventName, name), inputs=inputs)
-    return TriggerEvent(name, payload, changed_files_for(repo, name, payload))
+    return TriggerEvent(name, payload, changed_files_for(repo, name, payload), at)
 
 
 def select(loaded: Sequence[Loaded], workflow: str | None) -> list[Loaded]:
@@ -362,6 +392,10 @@ def _print_list(items: Sequence[Loaded], event: TriggerEvent, job: str | None) -
         jobs = [j.id for j in _jobs_of(item.workflow, job)]
         rows.append([item.label, item.display, "yes", ", ".join(jobs) or "(no such job)"])
     typer.echo(render_table(["WORKFLOW", "NAME", "TRIGGERED", "JOBS / REASON"], rows))
+    if event.name == "schedule":
+        at = "" if event.at is None else f" at {format_time(event.at)} (UTC)"
+        typer.echo(f"\nevent: schedule{at}")
+        return
     files = event.changed_files
     shown = "unknown (path filters pass)" if files is None else ", ".join(files) or "none"
     typer.echo(f"\nevent: {event.name}; changed files: {shown}")
@@ -389,8 +423,16 @@ def _print_plan(items: Sequence[Loaded], event: TriggerEvent, job: str | None) -
 def run(
     path: PathArg = Path("."),
     event: Annotated[
-        str, typer.Option("--event", help="push, pull_request or workflow_dispatch.")
+        str, typer.Option("--event", help="push, pull_request, workflow_dispatch or schedule.")
     ] = "push",
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="For --event schedule: run the workflows whose on.schedule crons are due at "
+            "this time (RFC 3339; cron is in UTC; default: now).",
+        ),
+    ] = None,
     event_file: Annotated[
         Path | None, typer.Option("--event-file", "-e", help="The event payload (JSON).")
     ] = None,
@@ -429,7 +471,8 @@ def run(
         repo = Repository(path if path.is_dir() else path.parent)
         folder = path if path.is_file() or (path / ".github").is_dir() else repo.root
         items = select(load_all(workflow_files(folder), repo.root), workflow)
-        trigger = build_event(repo, event, event_file, _pairs(inputs, "--input"))
+        when = _schedule_time(at) if event == "schedule" else None
+        trigger = build_event(repo, event, event_file, _pairs(inputs, "--input"), when)
     except ShipyardError as e:
         _fail(_error_text(e))
     if list_only:
@@ -455,6 +498,16 @@ def run(
         )
     if not _execute(repo, requests, data_dir, workspace, expand_groups):
         raise typer.Exit(1)
+
+
+def _schedule_time(at: str | None) -> float:
+    """The minute a ``schedule`` event is for: ``--at`` (RFC 3339), else now."""
+    if at is None:
+        return RealClock().now()
+    try:
+        return parse_time(at)
+    except ValueError:
+        _fail(f"--at: {at!r} is not an RFC 3339 time (write e.g. 2026-03-02T05:30:00Z)")
 
 
 def _env_secrets() -> dict[str, str]:
@@ -579,6 +632,8 @@ def run_requests(
         inputs: Mapping[str, object] = {}
         if trigger.name == "workflow_dispatch":
             inputs, payload = _dispatch_payload(item.workflow, payload, options["inputs"])
+        if trigger.name == "schedule":
+            payload = {**payload, "schedule": trigger.schedule_for(item.workflow)}
         requests.append(
             RunRequest(
                 item.workflow, trigger.name, repo.root, payload=payload, inputs=inputs,

@@ -171,8 +171,23 @@ def _format_second(second: int) -> str:
     return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_PARSED: dict[str, float] = {}
+_PARSED_MAX = 65_536
+
+
 def parse_time(text: str) -> float:
-    """Parse an RFC 3339 timestamp (``Z`` or an offset; fractional seconds allowed)."""
+    """Parse an RFC 3339 timestamp (``Z`` or an offset; fractional seconds allowed).
+
+    Memoized: controllers read the same stamps (a pod's ``startTime``) again and again."""
+    found = _PARSED.get(text)
+    if found is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        found = _PARSED[text] = _parse_time(text)
+    return found
+
+
+def _parse_time(text: str) -> float:
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"

@@ -177,6 +177,11 @@ class LabelRequirement:
         return f"{self.key}{_OP_TEXT[op]}{joined}"
 
 
+# Selectors of stored objects, by the dict's identity (LabelSelector.of_stored).
+_PARSED: dict[int, tuple[Mapping[str, Any], LabelSelector]] = {}
+_PARSED_MAX = 4096
+
+
 @dataclass(frozen=True)
 class LabelSelector:
     """An AND of label requirements. ``match_nothing`` marks Kubernetes' ``labels.Nothing()``."""
@@ -215,6 +220,21 @@ class LabelSelector:
         if causes:
             raise InvalidError("label selector", causes)
         return cls(tuple(reqs))
+
+    @classmethod
+    def of_stored(cls, d: Mapping[str, Any] | None) -> LabelSelector:
+        """``from_dict`` for a selector inside a stored object (read-only, never changed in
+        place), memoized by the dict's identity: controllers parse the same one every sync."""
+        if d is None:
+            return cls.nothing()
+        found = _PARSED.get(id(d))
+        if found is not None and found[0] is d:
+            return found[1]
+        selector = cls.from_dict(d)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[id(d)] = (d, selector)  # the dict is kept, so its id is not reused meanwhile
+        return selector
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         if self.match_nothing:

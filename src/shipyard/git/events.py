@@ -16,6 +16,8 @@ fields workflows read:
   The base is the default branch (or ``--base``) at its merge base with HEAD; when HEAD *is*
   the base branch, the base is HEAD's parent, as if the last commit were the pull request.
 - ``workflow_dispatch``: ``inputs``, ``ref``, ``repository``, ``sender``, ``workflow``.
+- ``schedule``: ``schedule`` (the cron that fired, filled in per workflow by the caller when
+  the payload is built before the cron is known) and ``repository``.
 
 :func:`load_payload` reads an ``-e event.json`` file (a JSON object, errors say where), and
 :func:`changed_files_for` picks the commits a payload compares for path filters: a push's
@@ -45,10 +47,11 @@ __all__ = [
     "load_payload",
     "pull_request_payload",
     "push_payload",
+    "schedule_payload",
     "workflow_dispatch_payload",
 ]
 
-EventName = Literal["push", "pull_request", "workflow_dispatch"]
+EventName = Literal["push", "pull_request", "workflow_dispatch", "schedule"]
 SERVER_URL = "https://github.com"
 Payload = dict[str, object]
 
@@ -207,7 +210,17 @@ def default_payload(
         return push_payload(repo)
     if event == "pull_request":
         return pull_request_payload(repo)
+    if event == "schedule":
+        return schedule_payload(repo)
     return workflow_dispatch_payload(repo, inputs=inputs)
+
+
+def schedule_payload(repo: Repository, cron: str | None = None) -> Payload:
+    """A scheduled run: ``schedule`` is the cron that fired (added per workflow when None)."""
+    payload: Payload = {"repository": repository_payload(repo)}
+    if cron is not None:
+        payload["schedule"] = cron
+    return payload
 
 
 def load_payload(path: str | Path) -> Payload:

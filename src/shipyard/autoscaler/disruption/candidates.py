@@ -144,7 +144,7 @@ def pdb_blocking(pods: Iterable[Mapping[str, Any]], pdbs: Iterable[Mapping[str, 
 
 def _selector(pdb: Mapping[str, Any]) -> LabelSelector:
     try:
-        return LabelSelector.from_dict((pdb.get("spec") or {}).get("selector"))
+        return LabelSelector.of_stored((pdb.get("spec") or {}).get("selector"))
     except InvalidError:
         return LabelSelector.nothing()
 

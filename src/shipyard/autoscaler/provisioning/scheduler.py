@@ -305,10 +305,14 @@ class Scheduler:
 
     def _prepare_topology(self, pods: list[PodState]) -> None:
         batch = {p.key for p in pods}
-        for namespace, labels, node, node_labels, bound in self._bound(batch):
-            self.topology.add_bound(namespace, labels, node, node_labels)
-            anti = ((bound.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity")
-            if anti and anti.get("requiredDuringSchedulingIgnoredDuringExecution"):
+        # Bound pods are counted for the batch's own groups; without topology rules in the
+        # batch only their required anti-affinity matters (it keeps the batch out).
+        counted = any(_has_rules(p) for p in pods)
+        for namespace, labels, node, node_labels, bound in self._bound(batch, counted):
+            if counted:
+                self.topology.add_bound(namespace, labels, node, node_labels)
+            anti = _required_anti_affinity(bound)
+            if anti:
                 for term in PodInfo(bound).required_anti_affinity:
                     group = self.topology.inverse_group(term)
                     domain = domain_of(group.key, node, node_labels)
@@ -322,14 +326,18 @@ class Scheduler:
             self._refresh(pod)
 
     def _bound(
-        self, batch: set[str]
+        self, batch: set[str], every: bool
     ) -> Iterable[tuple[str, Mapping[str, str], str, Mapping[str, str], Obj]]:
+        """The bound pods that count (not in the batch, not terminal or terminating); only
+        those with required anti-affinity unless ``every``."""
         seen: set[str] = set()
         sources: list[tuple[Obj, str, Mapping[str, str]]] = [
             (p, n.node.name, n.labels) for n in self.nodes for p in n.node.pods
         ]
         sources += [(b.pod, b.node_name, b.node_labels) for b in self._cluster_pods]
         for pod, node, node_labels in sources:
+            if not every and not _required_anti_affinity(pod):
+                continue
             key = pod_name(pod)
             if key in batch or key in seen or is_terminal(pod) or is_terminating(pod):
                 continue
@@ -453,9 +461,26 @@ def _pool_daemons(
     return out
 
 
+def _has_rules(pod: PodState) -> bool:
+    return bool(
+        pod.spreads
+        or pod.affinity
+        or pod.anti_affinity
+        or pod.preferred_affinity
+        or pod.preferred_anti_affinity
+    )
+
+
+def _required_anti_affinity(pod: Obj) -> bool:
+    anti = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity")
+    return bool(anti and anti.get("requiredDuringSchedulingIgnoredDuringExecution"))
+
+
 def _node_overhead(node: ExistingNode, daemons: list[_Daemon]) -> dict[str, int]:
     """DaemonSet pods the node should run but does not yet (Karpenter's remaining overhead)."""
-    labels = Requirements.from_labels(node.labels)
+    if not daemons:
+        return {}
+    labels = _label_requirements(node.labels)
     taints = node.scheduling_taints()
     total: dict[str, int] = {}
     for pod, terms, requests in daemons:

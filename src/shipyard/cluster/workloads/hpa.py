@@ -164,9 +164,27 @@ def _pod_state(
     return "unready" if unready else "ready"
 
 
+_REQUESTS: dict[int, tuple[object, tuple[int, str]]] = {}
+_REQUESTS_MAX = 4096
+
+
 def _cpu_request(pod: Obj) -> tuple[int, str]:
+    """The pod's cpu request; memoized by its containers list (the pods of one template share
+    it, and stored objects are never changed in place)."""
+    containers = (pod.get("spec") or {}).get("containers") or ()
+    found = _REQUESTS.get(id(containers))
+    if found is not None and found[0] is containers:
+        return found[1]
+    result = _containers_cpu(containers)
+    if len(_REQUESTS) >= _REQUESTS_MAX:
+        _REQUESTS.clear()
+    _REQUESTS[id(containers)] = (containers, result)
+    return result
+
+
+def _containers_cpu(containers: Sequence[Obj]) -> tuple[int, str]:
     total = 0
-    for container in (pod.get("spec") or {}).get("containers") or ():
+    for container in containers:
         value = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
         if value is None:
             return 0, str(container.get("name") or "")
@@ -644,14 +662,18 @@ class HorizontalPodAutoscalerController:
             raise _Failure(f'no matches for kind "{kind}" in group "{api_group(api_version)}"')
         try:
             obj = self._client.get(
-                api_version, kind, str(ref.get("name")), namespace=str(meta(hpa)["namespace"])
+                api_version,
+                kind,
+                str(ref.get("name")),
+                namespace=str(meta(hpa)["namespace"]),
+                copy=False,
             )
         except NotFoundError as e:
             raise _Failure(e.message) from e
         spec = obj.get("spec") or {}
         replicas = int(spec["replicas"]) if spec.get("replicas") is not None else 1
         try:
-            selector: LabelSelector | None = LabelSelector.from_dict(spec.get("selector"))
+            selector: LabelSelector | None = LabelSelector.of_stored(spec.get("selector"))
         except InvalidError:
             selector = None
         if selector is not None and (selector.is_empty() or selector.match_nothing):
@@ -692,7 +714,9 @@ class HorizontalPodAutoscalerController:
 
     def _samples(self, hpa: Obj, selector: LabelSelector) -> list[PodSample]:
         namespace = str(meta(hpa)["namespace"])
-        pods = self._client.list("v1", "Pod", namespace=namespace, label_selector=selector).items
+        pods = self._client.list(
+            "v1", "Pod", namespace=namespace, label_selector=selector, copy=False
+        ).items
         now = self._now()
         return [
             classify_pod(
