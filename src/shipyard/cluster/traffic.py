@@ -269,7 +269,9 @@ class TrafficModel:
             ordered = sorted(slices, key=lambda s: str((s.get("metadata") or {}).get("name")))
             return routable_pods(ordered)
         try:
-            endpoints = self._client.get("v1", "Endpoints", service, namespace=namespace, copy=False)
+            endpoints = self._client.get(
+                "v1", "Endpoints", service, namespace=namespace, copy=False
+            )
         except NotFoundError:
             return []
         return _endpoints_pods(endpoints)

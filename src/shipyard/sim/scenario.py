@@ -76,10 +76,10 @@ from shipyard.core.quantity import Quantity
 
 __all__ = [
     "CLUSTER_AUTOSCALER",
-    "ClusterKnobs",
     "KARPENTER",
     "STRATEGIES",
     "BaselineSetup",
+    "ClusterKnobs",
     "Event",
     "KarpenterSetup",
     "Release",
@@ -235,7 +235,7 @@ class Scenario:
     cluster_autoscaler: BaselineSetup | None = None
     workloads: tuple[Workload, ...] = ()
     events: tuple[Event, ...] = ()
-    cluster: ClusterKnobs = field(default_factory=lambda: ClusterKnobs())
+    cluster: ClusterKnobs = field(default_factory=ClusterKnobs)
 
     def with_seed(self, seed: int) -> Scenario:
         return _replace(self, seed=seed)
