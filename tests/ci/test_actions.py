@@ -367,3 +367,14 @@ def test_checkout_empties_a_directory_that_is_not_a_clone(tmp_path: Path) -> Non
     assert record.result == "success", sink.text
     assert sink.output()[-1] == "app.txt"
     assert any(line.startswith("Deleting the contents of") for line in sink.output())
+
+
+def test_action_yml_double_quoted_escaped_line_break_follows_yaml_spec(tmp_path: Path) -> None:
+    """YAML 1.2 §7.3.1: ``\\`` + line break in a double-quoted scalar drops the break and the
+    next line's leading white space (the action.yml loader agrees with the workflow one)."""
+    (tmp_path / "action.yml").write_text(
+        "name: x\nruns:\n  using: composite\n  steps:\n"
+        '    - run: "echo abc \\\n          def"\n      shell: bash\n'
+    )
+    (step,) = load_action(tmp_path).steps
+    assert step.run == "echo abc def"

@@ -280,20 +280,26 @@ def test_set_output_and_save_state_work_with_deprecation_warning() -> None:
     assert processor.state == {"pid": "7"}
 
 
-def test_set_output_without_name_is_an_error() -> None:
+def test_set_output_without_name_is_an_error_that_fails_the_step() -> None:
     processor = _processor()
-    assert "Required field 'name'" in processor.process("::set-output::42")[0].text
-    assert processor.outputs == {}
+    assert processor.process("::set-output::42") == [
+        LogLine("error", "Unable to process command '::set-output::42' successfully."),
+        LogLine("error", "Required field 'name' is missing in ##[set-output] command."),
+    ]
+    assert processor.outputs == {} and processor.failed
 
 
 def test_set_env_and_add_path_disabled_unless_allowed() -> None:
     processor = _processor()
-    assert "`set-env` command is disabled" in processor.process("::set-env name=A::1")[0].text
-    assert processor.env == {}
+    unable, reason = processor.process("::set-env name=A::1")
+    assert unable.text == "Unable to process command '::set-env name=A::1' successfully."
+    assert "`set-env` command is disabled" in reason.text
+    assert processor.env == {} and processor.failed
     allowed = _processor(allow_unsecure_commands=True)
     allowed.process("::set-env name=A::1")
     allowed.process("::add-path::/opt/bin")
     assert allowed.env == {"A": "1"} and allowed.path == ["/opt/bin"]
+    assert not allowed.failed
 
 
 def test_echo_on_shows_commands() -> None:

@@ -360,6 +360,20 @@ def test_inputs_context_types_and_defaults() -> None:
     assert evaluate("inputs.dry && inputs.count > 2", {"inputs": inputs}) is True
 
 
+def test_optional_inputs_without_default_get_the_documented_type_defaults() -> None:
+    """GitHub: an input with no default is false (boolean), 0 (number) or "" (string)."""
+    declared: dict[str, dict[str, object]] = {
+        "dry": {"type": "boolean"},
+        "count": {"type": "number", "required": False},
+        "note": {"type": "string"},
+        "env": {"type": "environment"},
+    }
+    inputs = inputs_context(declared, {})
+    assert inputs == {"dry": False, "count": 0, "note": "", "env": ""}
+    assert type(inputs["count"]) is int
+    assert evaluate("!inputs.dry && inputs.count == 0", {"inputs": inputs}) is True
+
+
 def test_inputs_context_reports_every_problem() -> None:
     declared: dict[str, dict[str, object]] = {
         "dry": {"type": "boolean"},

@@ -388,3 +388,25 @@ def test_ecr_build_push_runs_up_to_the_first_missing_action(example: Any) -> Non
     log = run.logs["build"]
     assert 'action "aws-actions/configure-aws-credentials@v4" is not available' in log
     assert "tag: old-tag" in (ex.root / "deploy/helm/values.yaml").read_text()
+
+
+# --- schedule ---------------------------------------------------------------------------------
+
+
+def test_schedule_runs_the_workflows_whose_cron_is_due(example: Any) -> None:
+    ex = example("schedule")
+    # 2026-03-02 is a Monday; 05:30 UTC given as 00:30 at UTC-5
+    listing = _rows(ex.ci("run", str(ex.root), "--event", "schedule",
+                          "--at", "2026-03-02T00:30:00-05:00", "--list")[1])  # fmt: skip
+    assert " yes " in listing[".github/workflows/nightly.yml"]
+    assert "no cron of on.schedule is due" in listing[".github/workflows/weekly.yml"]
+    assert "does not listen to schedule" in listing[".github/workflows/push.yml"]
+    weekday = ex.run("--event", "schedule", "--at", "2026-03-02T05:30:00Z")
+    assert weekday.code == 0, weekday.output
+    assert sorted(weekday.runs) == ["nightly.yml"]
+    assert weekday.run("nightly.yml").outputs("report") == {"cron": "30 5 * * 1-5"}
+    monday_six = ex.run("--event", "schedule", "--at", "2026-03-02T06:00:00Z")
+    assert sorted(monday_six.runs) == ["weekly.yml"]
+    weekend = ex.run("--event", "schedule", "--at", "2026-03-07T18:00:00Z")
+    assert weekend.run("nightly.yml").outputs("report") == {"cron": "0 */6 * * SAT,SUN"}
+    assert "event schedule cron '0 */6 * * SAT,SUN'" in weekend.run("nightly.yml").logs["report"]

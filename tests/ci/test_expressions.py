@@ -281,3 +281,49 @@ def test_loose_equality_is_symmetric_and_ordering_is_consistent(a: object, b: ob
     # <= is "< or ==" except for two nulls, which are equal but not ordered (GitHub)
     both_null = a is None and b is None
     assert evaluate("a <= b", context) == (not both_null and evaluate("a < b || a == b", context))
+
+
+# -- fuzz: no input crashes the parser; every bad input gets a positioned error ---------------
+
+_TOKENS = st.sampled_from([
+    "github", "env", ".", "*", "[", "]", "(", ")", ",", "'", "''", "'a b'", "==", "!=", "<",
+    "<=", ">", ">=", "&&", "||", "!", "1", "-2.5", "0x1F", "1e3", "true", "false", "null",
+    "NaN", "Infinity", "contains", "format", "fromJSON", "toJSON", "join", "success", "always",
+    "hashFiles", " ", "\n", "\t", "${{", "}}", "{0}", "ref", "a-b", "_x", "\\", "@", "#",
+])  # fmt: skip
+_EXPRESSIONS = st.lists(_TOKENS, max_size=14).map("".join) | st.text(max_size=24)
+_FUZZ = settings(max_examples=400, deadline=None)
+_CONTEXT = {"github": {"ref": "refs/heads/main", "event": {"a": [1, {"b": "c"}]}}, "env": {}}
+
+
+def _expect_positioned(err: ExpressionError, source: str) -> None:
+    assert err.kind in ("lexing", "parsing", "evaluation")
+    if not source.strip():  # nothing to point at: the message says the expression is empty
+        assert err.position is None and "found nothing" in str(err)
+    elif err.kind != "evaluation":  # an error in the text itself says where it is
+        assert err.position is not None and 1 <= err.position <= len(source) + 1, err
+        assert f"position {err.position}" in str(err)
+
+
+@_FUZZ
+@given(_EXPRESSIONS)
+def test_no_expression_crashes_the_parser_or_evaluator(source: str) -> None:
+    try:
+        evaluate(source, _CONTEXT, named_values=list(_CONTEXT))
+    except ExpressionError as err:
+        _expect_positioned(err, source)
+
+
+@_FUZZ
+@given(_EXPRESSIONS)
+def test_no_condition_or_template_crashes(source: str) -> None:
+    for run in (
+        lambda: evaluate_condition(source, _CONTEXT, named_values=list(_CONTEXT)),
+        lambda: interpolate(f"x ${{{{ {source} }}}} y", _CONTEXT, named_values=list(_CONTEXT)),
+        lambda: interpolate(source, _CONTEXT, named_values=list(_CONTEXT)),
+    ):
+        try:
+            run()
+        except ExpressionError as err:
+            assert err.kind in ("lexing", "parsing", "evaluation")
+            assert str(err)

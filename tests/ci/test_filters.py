@@ -207,6 +207,17 @@ def test_tag_filters_exclude_branch_pushes() -> None:
     assert not triggers({"push": {"tags-ignore": ["v1*"]}}, _push("refs/tags/v1.0"))
 
 
+def test_path_filters_are_not_applied_to_tag_pushes() -> None:
+    """GitHub: path filters are not evaluated for pushes of tags."""
+    only_paths = {"push": {"paths": ["src/**"]}}
+    assert triggers(only_paths, _push("refs/tags/v1", ["docs/a.md"]))
+    assert not triggers(only_paths, _push("refs/heads/main", ["docs/a.md"]))
+    tags_and_ignore = {"push": {"tags": ["v*"], "paths-ignore": ["docs/**"]}}
+    assert triggers(tags_and_ignore, _push("refs/tags/v1", ["docs/a.md"]))
+    assert not triggers(tags_and_ignore, _push("refs/tags/x1", ["src/a.py"]))
+    assert triggers({"push": {"paths": ["src/**"]}}, _push("refs/tags/v1", []))
+
+
 def test_filter_and_its_ignore_form_cannot_be_combined() -> None:
     on = {"push": {"branches": ["main"], "branches-ignore": ["dev"]}}
     with pytest.raises(InvalidError, match="cannot be used together with branches-ignore"):

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
+import threading
+import types
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shipyard.ci import masking
 from shipyard.ci.masking import MASK, SecretMasker, StreamMasker
 
 
@@ -130,3 +135,51 @@ def test_long_line_with_many_occurrences() -> None:
 
 def test_base64_form_only_for_longer_values() -> None:
     assert SecretMasker(["abc"]).mask(base64.b64encode(b"abc").decode()) == "YWJj"
+
+
+# -- shared between concurrent jobs --------------------------------------------------------------
+
+
+def test_add_during_a_pattern_build_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One job's ``add-mask`` lands while another job's ``mask`` is building the pattern: the
+    pattern built from the older set must not be cached over the newer set."""
+    masker = SecretMasker(["first-secret"])
+    interleaved: list[str] = []
+
+    def escape_then_add(value: str) -> str:
+        if not interleaved:
+            interleaved.append(value)
+            masker.add("late-secret")  # what another thread does at this instant
+        return re.escape(value)
+
+    proxy = types.SimpleNamespace(escape=escape_then_add, compile=re.compile, DOTALL=re.DOTALL)
+    monkeypatch.setattr(masking, "re", proxy)
+    assert masker.mask("first-secret") == MASK
+    assert interleaved
+    assert masker.mask("late-secret and first-secret") == f"{MASK} and {MASK}"
+
+
+def test_concurrent_adds_and_masks_lose_no_secret() -> None:
+    masker = SecretMasker()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def job(number: int) -> None:
+        try:
+            start.wait()
+            for i in range(30):
+                secret = f"secret-{number}-{i:03d}"
+                masker.add(secret)
+                if masker.mask(f"x {secret} y") != f"x {MASK} y":
+                    raise AssertionError(f"{secret} leaked right after add")
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    every = " ".join(f"secret-{n}-{i:03d}" for n in range(4) for i in range(30))
+    assert set(masker.mask(every).split()) == {MASK}

@@ -535,3 +535,65 @@ def test_a_bad_workflow_env_fails_the_run_before_any_job(tmp_path: Path) -> None
     """, tmp_path, jobs)  # fmt: skip
     assert (result.conclusion, result.jobs, jobs.started) == ("failure", (), [])
     assert "matrix" in result.message
+
+
+# -- a failing log sink ------------------------------------------------------------------------
+
+
+class BrokenSink:
+    """A live log sink that fails on every line (a closed terminal, a dead dashboard)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def line(self, job: str, text: str) -> None:
+        self.calls += 1
+        raise OSError(f"sink closed (line {self.calls})")
+
+
+def test_a_failing_log_sink_neither_hangs_nor_kills_the_run(tmp_path: Path) -> None:
+    """The sink fails on every line, including the line the runner writes for a crashed job:
+    every job still ends, its log is still recorded and the sink's failure is on the job."""
+    sink = BrokenSink()
+    outcome: list[RunResult] = []
+    text = """
+        on: push
+        jobs:
+          a: {runs-on: local, steps: [{run: ok}]}
+          b: {needs: a, runs-on: local, steps: [{run: fail}]}
+    """
+
+    store = memory_cluster(VirtualClock())
+
+    def drive() -> None:
+        outcome.append(run(text, tmp_path, log=sink, store=store))
+
+    runner = threading.Thread(target=drive, daemon=True)
+    runner.start()
+    runner.join(timeout=10)  # before the fix the run waited forever for a "done" event
+    assert not runner.is_alive(), "the run hung on a failing log sink"
+    result = outcome[0]
+    assert results(result) == {"a": "success", "b": "failure"}
+    assert result.job("a").error == "the log sink failed: OSError('sink closed (line 1)')"
+    assert result.job("b").error.startswith("the log sink failed: OSError(")
+    assert sink.calls >= 2
+    assert run_logs(store, result.run_id) == {"a": "$ ok", "b": "$ fail"}
+
+
+def test_a_crashing_job_runner_and_a_failing_sink_still_end_the_run(tmp_path: Path) -> None:
+    def crash(request: JobRequest, **_: object) -> JobRecord:
+        raise RuntimeError("runner bug")
+
+    outcome: list[RunResult] = []
+    text = "on: push\njobs:\n  a: {runs-on: local, steps: [{run: ok}]}\n"
+    thread = threading.Thread(
+        target=lambda: outcome.append(run(text, tmp_path, crash, log=BrokenSink())),  # type: ignore[arg-type]
+        daemon=True,
+    )
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the run hung on a failing log sink"
+    job = outcome[0].job("a")
+    assert job.result == "failure"
+    assert "internal error while running the job: RuntimeError('runner bug')" in job.error
+    assert "the log sink failed: OSError(" in job.error

@@ -234,3 +234,19 @@ def test_a_matrix_caller_runs_the_called_workflow_per_combination(tmp_path: Path
     assert sorted(results(result)) == ["after", "deploy (dev) / one", "deploy (prod) / one"]
     assert result.job("deploy (prod) / one").name == "deploy (prod) / one"
     assert result.job("after").outputs["got"] in ("dev", "prod")
+
+
+def test_called_jobs_see_the_callers_event_and_typed_defaults(tmp_path: Path) -> None:
+    """GitHub: ``github`` in a called workflow is the caller's (event_name ``push`` here, not
+    ``workflow_call``); an optional number input without default is 0, a boolean false."""
+    jobs = FakeJobs()
+    called = CALLED.replace("retries: {type: number, default: 3}", "retries: {type: number}")
+    root = repo(tmp_path, called=called)
+    caller = CALLER.replace("{secrets_line}", "inherit").replace("      retries: 5\n", "")
+    result = run(caller, root, jobs, secrets={"DEPLOY_KEY": "d-777777"})
+    assert result.conclusion == "success"
+    request = jobs.requests["release / deploy"]
+    github = cast(dict[str, object], request.contexts["github"])
+    assert github["event_name"] == "push" and github["ref"] == "refs/heads/main"
+    inputs = request.contexts["inputs"]
+    assert inputs == {"target": "staging", "retries": 0, "verbose": False, "label": "main-build"}

@@ -369,15 +369,78 @@ def test_debug_lines_show_with_actions_step_debug(tmp_path: Path) -> None:
 
 
 def test_deprecated_set_output_works_with_warning_and_set_env_is_disabled(tmp_path: Path) -> None:
+    """GitHub: set-output still works (with a deprecation warning); a disabled set-env cannot
+    be processed, which fails its step although the script exits 0."""
     body = """
 - id: old
+  run: echo "::set-output name=legacy::yes"
+- run: echo "legacy=${{ steps.old.outputs.legacy }}"
+- id: env
   run: |
-    echo "::set-output name=legacy::yes"
     echo "::set-env name=BAD::1"
-- run: echo "legacy=${{ steps.old.outputs.legacy }} bad=${BAD:-unset}"
+    echo "still running"
+- if: always()
+  run: echo "bad=${BAD:-unset} outcome=${{ steps.env.outcome }}"
 """
     record, sink = execute(make_request(tmp_path, steps_yaml(body)))
+    lines = [text for _, text in sink.lines]
     assert record.steps[0].outputs == {"legacy": "yes"}
-    assert "legacy=yes bad=unset" in [text for _, text in sink.lines]
+    assert "legacy=yes" in lines
     assert "The `set-output` command is deprecated" in sink.text
+    assert "##[error]Unable to process command '::set-env name=BAD::1' successfully." in lines
     assert "The `set-env` command is disabled" in sink.text
+    assert "still running" in lines  # the script goes on; the step fails at its end
+    assert "bad=unset outcome=failure" in lines
+    assert outcomes(record)[2] == ("failure", "failure")
+    assert record.result == "failure"
+
+
+# -- audit of issue 6: runner.temp, job.status, unsecure commands ------------------------------
+
+
+def test_runner_temp_is_the_runner_temp_directory_and_is_writable(tmp_path: Path) -> None:
+    body = """
+- run: |
+    test "${{ runner.temp }}" = "$RUNNER_TEMP" && test -d "$RUNNER_TEMP"
+    echo kept > "${{ runner.temp }}/note"
+- run: echo "temp holds $(cat "$RUNNER_TEMP/note")"
+"""
+    record, sink = execute(make_request(tmp_path, steps_yaml(body)))
+    assert record.result == "success", sink.text
+    assert "temp holds kept" in [text for _, text in sink.lines]
+
+
+def test_job_status_follows_failures_but_not_tolerated_ones(tmp_path: Path) -> None:
+    body = """
+- run: echo "start ${{ job.status }}"
+- run: exit 1
+  continue-on-error: true
+- run: echo "tolerated ${{ job.status }}"
+- run: exit 2
+- if: always()
+  run: echo "end ${{ job.status }}"
+"""
+    record, sink = execute(make_request(tmp_path, steps_yaml(body)))
+    lines = [text for _, text in sink.lines]
+    assert "start success" in lines and "tolerated success" in lines
+    assert "end failure" in lines
+    assert outcomes(record) == [
+        ("success", "success"), ("failure", "success"), ("success", "success"),
+        ("failure", "failure"), ("success", "success"),
+    ]  # fmt: skip
+
+
+def test_set_env_and_add_path_work_when_unsecure_commands_are_allowed(tmp_path: Path) -> None:
+    body = """
+- run: |
+    echo "::set-env name=OLD_STYLE::from-set-env"
+    echo "::add-path::/opt/old-style/bin"
+  env:
+    ACTIONS_ALLOW_UNSECURE_COMMANDS: true
+- run: echo "got $OLD_STYLE"; case "$PATH" in /opt/old-style/bin:*) echo on-path;; esac
+"""
+    record, sink = execute(make_request(tmp_path, steps_yaml(body)))
+    lines = [text for _, text in sink.lines]
+    assert record.result == "success", sink.text
+    assert "got from-set-env" in lines and "on-path" in lines
+    assert "The `set-env` command is disabled" not in sink.text

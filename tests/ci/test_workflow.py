@@ -665,3 +665,30 @@ def test_in_range_crons_are_valid(
 ) -> None:
     expression = f"{','.join(map(str, minutes))} {hour} {day} {month} {weekday}"
     assert cron_problems(expression) == []
+
+
+def test_double_quoted_escaped_line_break_drops_the_break_and_next_line_indent() -> None:
+    """YAML 1.2 §7.3.1 (example 7.5): a ``\\`` at the end of a line inside a double-quoted
+    scalar is an escaped line break — the break and the next line's leading white space are
+    both dropped, white space before the ``\\`` is kept, and ``\\ `` keeps an escaped space.
+    ruamel.yaml follows the spec, so the loader passes it through unchanged."""
+    text = (
+        "on: push\n"
+        "jobs:\n"
+        "  a:\n"
+        "    runs-on: local\n"
+        "    steps:\n"
+        '      - run: "echo abc\\\n'
+        '            def"\n'
+        '      - run: "echo one \\\n'
+        '          \t  two"\n'
+        '      - run: "folded \n'
+        "          to a space,\t\n"
+        "          \n"
+        "          to a line feed, or \t\\\n"
+        '          \\ \tnon-content"\n'
+    )
+    glued, spaced, spec_example = (s.run for s in parse_workflow(text).job("a").steps)
+    assert glued == "echo abcdef"
+    assert spaced == "echo one two"
+    assert spec_example == "folded to a space,\nto a line feed, or \t \tnon-content"

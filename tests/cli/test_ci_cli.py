@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -140,6 +141,15 @@ def test_expr_context_from_a_file(cli: CliRunner, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx.json"
     ctx.write_text(json.dumps({"needs": {"a": {"result": "failure"}}}))
     assert invoke(cli, "expr", "needs.a.result != 'success'", "-c", f"@{ctx}") == "true\n"
+
+
+def test_expr_hash_files_reads_the_workspace(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("typer\n")
+    inner = hashlib.sha256(b"typer\n").digest()
+    expected = hashlib.sha256(inner).hexdigest()
+    out = invoke(cli, "expr", "hashFiles('**/requirements.txt')", "--workspace", str(tmp_path))
+    assert out == f'"{expected}"\n'
+    assert invoke(cli, "expr", "hashFiles('none/*')", "--workspace", str(tmp_path)) == '""\n'
 
 
 def test_expr_errors_are_positioned_on_stderr(cli: CliRunner) -> None:
@@ -372,8 +382,9 @@ def test_an_event_from_a_file_runs_on_head(cli: CliRunner, tmp_path: Path) -> No
     event.write_text(json.dumps({"schedule": "0 3 * * *"}))
     out = invoke(cli, "run", str(root), "--event", "schedule", "-e", str(event))
     assert f"nightly on refs/heads/main at {sha} (0 3 * * *)" in out
-    result = cli.invoke(app, ["ci", "run", str(root), "--event", "schedule"])
+    result = cli.invoke(app, ["ci", "run", str(root), "--event", "release"])
     assert result.exit_code == 1 and "--event must be one of" in result.output
+    assert "schedule" in result.output
 
 
 def test_dry_run_and_run_of_broken_and_unreadable_workflows(cli: CliRunner, checkout: Path) -> None:
@@ -422,3 +433,58 @@ def test_live_printer_marks_annotations_and_nested_groups(
     assert printed == [
         "[j] ▸ Outer", "[j] Warning: careful", "[j] Error: broken", "[j] Notice: fyi", "[j] plain"
     ]  # fmt: skip
+
+
+NIGHTLY = """\
+name: nightly
+on:
+  schedule:
+    - cron: '30 5 * * 1-5'
+    - cron: '0 12 * * SUN'
+  push:
+jobs:
+  n:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "fired by ${{ github.event.schedule }} on ${{ github.event_name }}"
+"""
+
+
+def test_schedule_runs_the_workflows_whose_cron_is_due_in_utc(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    root = init(tmp_path / "sched")
+    commit(root, "nightly", {".github/workflows/nightly.yml": NIGHTLY,
+                             ".github/workflows/push.yml": DOCS})  # fmt: skip
+    # Monday 2026-03-02 05:30 UTC, given as 07:30 at UTC+2
+    listing = invoke(cli, "run", str(root), "--event", "schedule", "--at",
+                     "2026-03-02T07:30:00+02:00", "--list")  # fmt: skip
+    rows = {line.split()[0]: line for line in listing.splitlines() if line.startswith(".github")}
+    assert " yes " in rows[".github/workflows/nightly.yml"]
+    assert "does not listen to schedule" in rows[".github/workflows/push.yml"]
+    assert "event: schedule at 2026-03-02T05:30:00Z (UTC)" in listing
+    late = invoke(cli, "run", str(root), "--event", "schedule", "--at",
+                  "2026-03-02T05:31:00Z", "--list")  # fmt: skip
+    assert (
+        "no cron of on.schedule is due at 2026-03-02T05:31:00Z (UTC): '30 5 * * 1-5', "
+        "'0 12 * * SUN'" in late
+    )
+    out = invoke(cli, "run", str(root), "--event", "schedule", "--at", "2026-03-08T12:00:00Z")
+    assert "[n] fired by 0 12 * * SUN on schedule" in out
+    nothing = invoke(cli, "run", str(root), "--event", "schedule", "--at",
+                     "2026-03-08T12:01:00Z", code=1)  # fmt: skip
+    assert "no workflow runs for schedule" in nothing
+    bad = invoke(cli, "run", str(root), "--event", "schedule", "--at", "monday", code=1)
+    assert "--at: 'monday' is not an RFC 3339 time" in bad
+
+
+def test_schedule_from_an_event_file_names_its_cron(cli: CliRunner, tmp_path: Path) -> None:
+    root = init(tmp_path / "sched")
+    commit(root, "nightly", {".github/workflows/nightly.yml": NIGHTLY})
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"schedule": "30 5 * * 1-5"}))
+    out = invoke(cli, "run", str(root), "--event", "schedule", "-e", str(event))
+    assert "[n] fired by 30 5 * * 1-5 on schedule" in out
+    event.write_text(json.dumps({"schedule": "1 1 * * *"}))
+    listing = invoke(cli, "run", str(root), "--event", "schedule", "-e", str(event), "--list")
+    assert "the schedule '1 1 * * *' is not one of on.schedule's crons" in listing

@@ -16,6 +16,7 @@ from shipyard.git import (
     load_payload,
     pull_request_payload,
     push_payload,
+    schedule_payload,
     workflow_dispatch_payload,
 )
 from tests.git.gitrepo import commit, git, init
@@ -98,6 +99,13 @@ def test_workflow_dispatch_payload(repo: Repository) -> None:
     assert payload["ref"] == "refs/heads/main"
     assert payload["workflow"] == ".github/workflows/ci.yml"
     assert default_payload(repo, "workflow_dispatch")["inputs"] == {}
+
+
+def test_schedule_payload(repo: Repository) -> None:
+    payload = schedule_payload(repo, "30 5 * * 1")
+    assert payload["schedule"] == "30 5 * * 1"
+    assert payload["repository"] == default_payload(repo, "push")["repository"]
+    assert "schedule" not in default_payload(repo, "schedule")  # filled in per workflow
 
 
 def test_changed_files_of_push_payloads(repo: Repository) -> None:

@@ -39,6 +39,11 @@ unless ``ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS`` is set. Property names are
 case-insensitive. An ``add-mask`` line is echoed (when echo is on) as ``::add-mask::***``.
 A name the runner does not know leaves the line as plain output.
 
+A command the runner cannot process — ``set-env``/``add-path`` while disabled, ``set-output``
+/``save-state``/``set-env`` without ``name`` — logs GitHub's two errors (``Unable to process
+command '…' successfully.`` and the reason) and sets :attr:`CommandProcessor.failed`: on
+GitHub such a command fails its step even when the process exits 0.
+
 Deliberate differences: Shipyard does not cap the number of annotations per step as GitHub
 does; problem matchers (``add-matcher``/``remove-matcher``) are not supported, so those lines
 are plain output; an empty name in ``=value`` is refused ("Name must not be empty") where the
@@ -331,6 +336,8 @@ class CommandProcessor:
     env: dict[str, str] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
+    #: a command could not be processed: the step fails, as on GitHub
+    failed: bool = False
     _stop_token: str | None = field(default=None, init=False, repr=False)
 
     def process(self, line: str) -> list[LogLine]:
@@ -344,7 +351,7 @@ class CommandProcessor:
         if command is None or command.command not in _KNOWN:
             return [self._line("output", line)]
         echo = self._echo_on()
-        produced = self._run(command)
+        produced = self._run(command, line)
         if not echo:
             return produced
         # An add-mask line is never echoed with its value, whatever the value's length.
@@ -360,7 +367,7 @@ class CommandProcessor:
     def _line(self, kind: LogKind, text: str) -> LogLine:
         return LogLine(kind, self.masker.mask(text))
 
-    def _run(self, parsed: WorkflowCommand) -> list[LogLine]:
+    def _run(self, parsed: WorkflowCommand, line: str) -> list[LogLine]:
         # Property names are case-insensitive on GitHub (``Line=3`` is ``line=3``).
         properties = {key.lower(): value for key, value in parsed.properties.items()}
         command = WorkflowCommand(parsed.command, properties, parsed.data)
@@ -377,7 +384,7 @@ class CommandProcessor:
             return self._set_echo(data)
         if name == "stop-commands":
             return self._stop(data)
-        return self._set_value(command)
+        return self._set_value(command, line)
 
     def _add_mask(self, data: str) -> list[LogLine]:
         if not data.strip():
@@ -399,10 +406,10 @@ class CommandProcessor:
         self._stop_token = token
         return []
 
-    def _set_value(self, command: WorkflowCommand) -> list[LogLine]:
+    def _set_value(self, command: WorkflowCommand, line: str) -> list[LogLine]:
         name = command.command
         if name in ("set-env", "add-path") and not self.allow_unsecure_commands:
-            return [self._error(UNSECURE_DISABLED.format(name=name))]
+            return self._unprocessable(line, UNSECURE_DISABLED.format(name=name))
         if name == "add-path":
             if command.data in self.path:
                 self.path.remove(command.data)
@@ -410,7 +417,9 @@ class CommandProcessor:
             return []
         key = command.properties.get("name")
         if not key:
-            return [self._error(f"Required field 'name' is missing in ##[{name}] command.")]
+            return self._unprocessable(
+                line, f"Required field 'name' is missing in ##[{name}] command."
+            )
         if name == "set-env":
             self.env[key] = command.data
             return []
@@ -437,6 +446,13 @@ class CommandProcessor:
         )
         self.annotations.append(annotation)
         return [self._line(level, command.data), *(self._warn(p) for p in problems)]
+
+    def _unprocessable(self, line: str, reason: str) -> list[LogLine]:
+        self.failed = True
+        return [
+            self._error(f"Unable to process command '{line}' successfully."),
+            self._error(reason),
+        ]
 
     def _warn(self, message: str) -> LogLine:
         self.annotations.append(Annotation("warning", message))

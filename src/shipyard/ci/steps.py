@@ -452,7 +452,7 @@ class StepRunner:
             forget()
         outputs, failed = self._file_commands(files, processor)
         job.annotations.extend(processor.annotations)
-        if failed and outcome == "success":
+        if (failed or processor.failed) and outcome == "success":
             outcome = "failure"
         return outcome, outputs
 

@@ -4,7 +4,8 @@ Commands
 --------
 - ``validate [PATH]`` — every problem of every workflow under ``PATH/.github/workflows`` (or
   of one file) as ``file:line:column: field: problem — what to write instead``.
-- ``expr 'EXPRESSION' [--context JSON]`` — evaluate one expression, print its JSON value.
+- ``expr 'EXPRESSION' [--context JSON]`` — evaluate one expression, print its JSON value
+  (``hashFiles`` reads ``--workspace``, default the current directory).
 - ``run [PATH]`` — decide which workflows the event triggers (trigger filters applied, with
   the files changed according to Git), then run them: live log lines prefixed by the job,
   ``::group::`` shown as a header, and a summary table at the end. ``--list`` shows the
@@ -51,6 +52,7 @@ from shipyard.ci.concurrency import ConcurrencyGroups
 from shipyard.ci.cron import due_crons
 from shipyard.ci.execution import JobRecord
 from shipyard.ci.expressions import (
+    EvaluationOptions,
     ExpressionError,
     evaluate,
     evaluate_template,
@@ -58,6 +60,7 @@ from shipyard.ci.expressions import (
     to_string,
 )
 from shipyard.ci.filters import Event, TriggerDecision, evaluate_trigger
+from shipyard.ci.hashfiles import hash_files_hook
 from shipyard.ci.matrix import expand_matrix, job_display_name
 from shipyard.ci.orchestrator import RunRequest, RunResult, WorkflowRunner, dispatch_inputs
 from shipyard.ci.records import get_run, list_runs, run_logs
@@ -192,14 +195,18 @@ def expr(
         str | None,
         typer.Option("--context", "-c", help="Contexts as a JSON object, or @file.json."),
     ] = None,
+    workspace: Annotated[
+        Path, typer.Option("--workspace", help="The directory hashFiles() reads.")
+    ] = Path("."),
 ) -> None:
     """Evaluate one expression and print its value as JSON (for debugging an `if:`)."""
     contexts = _context_json(context) if context else {}
+    options = EvaluationOptions(hash_files=hash_files_hook(workspace.resolve()))
     try:
         if "${{" in _strip_braces(expression):
-            value = evaluate_template(expression, contexts)
+            value = evaluate_template(expression, contexts, options=options)
         else:
-            value = evaluate(_strip_braces(expression), contexts)
+            value = evaluate(_strip_braces(expression), contexts, options=options)
     except ExpressionError as e:
         _fail(e.message)
     typer.echo(to_json(value))
