@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import count
+from typing import Any
 
 from shipyard.cloud.provider import fits
 from shipyard.cluster.scheduler.podinfo import HostPort
@@ -230,7 +231,38 @@ class Node:
             self.available[name] = self.available.get(name, 0) - value
         self.requests: dict[str, int] = dict(daemon)
         self.pods: list[PodState] = []
-        self.ports: list[HostPort] = [p for pod in node.pods for p in host_ports(pod)]
+        self.ports: list[HostPort] = list(node_facts(node).ports)
+
+
+class NodeFacts:
+    """What an ExistingNode's pods imply and a solve only reads: their host ports and the pods
+    with required anti-affinity. Kept per ExistingNode (immutable; a disruption pass hands the
+    same ones to every simulation)."""
+
+    __slots__ = ("anti_affinity", "node", "ports")
+
+    def __init__(self, node: ExistingNode) -> None:
+        self.node = node  # kept, so the id stays this node's while cached
+        self.ports = tuple(p for pod in node.pods for p in host_ports(pod))
+        self.anti_affinity = tuple(pod for pod in node.pods if required_anti_affinity(pod))
+
+
+_FACTS: dict[int, NodeFacts] = {}
+_FACTS_MAX = 50_000
+
+
+def node_facts(node: ExistingNode) -> NodeFacts:
+    found = _FACTS.get(id(node))
+    if found is None or found.node is not node:
+        if len(_FACTS) >= _FACTS_MAX:
+            _FACTS.clear()
+        found = _FACTS[id(node)] = NodeFacts(node)
+    return found
+
+
+def required_anti_affinity(pod: Mapping[str, Any]) -> bool:
+    anti = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity")
+    return bool(anti and anti.get("requiredDuringSchedulingIgnoredDuringExecution"))
 
 
 def _port_conflict(used: Iterable[HostPort], wanted: Iterable[HostPort]) -> HostPort | None:

@@ -66,6 +66,8 @@ from .planner import (
     Pool,
     States,
     add_requests,
+    node_facts,
+    required_anti_affinity,
 )
 from .podspec import PodState
 from .repack import improve
@@ -311,8 +313,7 @@ class Scheduler:
         for namespace, labels, node, node_labels, bound in self._bound(batch, counted):
             if counted:
                 self.topology.add_bound(namespace, labels, node, node_labels)
-            anti = _required_anti_affinity(bound)
-            if anti:
+            if required_anti_affinity(bound):
                 for term in PodInfo(bound).required_anti_affinity:
                     group = self.topology.inverse_group(term)
                     domain = domain_of(group.key, node, node_labels)
@@ -332,11 +333,13 @@ class Scheduler:
         those with required anti-affinity unless ``every``."""
         seen: set[str] = set()
         sources: list[tuple[Obj, str, Mapping[str, str]]] = [
-            (p, n.node.name, n.labels) for n in self.nodes for p in n.node.pods
+            (p, n.node.name, n.labels)
+            for n in self.nodes
+            for p in (n.node.pods if every else node_facts(n.node).anti_affinity)
         ]
         sources += [(b.pod, b.node_name, b.node_labels) for b in self._cluster_pods]
         for pod, node, node_labels in sources:
-            if not every and not _required_anti_affinity(pod):
+            if not every and not required_anti_affinity(pod):
                 continue
             key = pod_name(pod)
             if key in batch or key in seen or is_terminal(pod) or is_terminating(pod):
@@ -469,11 +472,6 @@ def _has_rules(pod: PodState) -> bool:
         or pod.preferred_affinity
         or pod.preferred_anti_affinity
     )
-
-
-def _required_anti_affinity(pod: Obj) -> bool:
-    anti = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity")
-    return bool(anti and anti.get("requiredDuringSchedulingIgnoredDuringExecution"))
 
 
 def _node_overhead(node: ExistingNode, daemons: list[_Daemon]) -> dict[str, int]:
