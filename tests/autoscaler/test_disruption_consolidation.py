@@ -238,3 +238,38 @@ def test_a_node_whose_pods_would_need_two_cheaper_nodes_is_not_replaced() -> Non
     assert w.instance_types() == ["t3.large"]
     assert w.disruption.history == []
     assert "can't replace with a lower-priced node" in w.messages("Unconsolidatable")
+
+
+def test_a_pass_that_found_nothing_is_repeated_only_on_a_change_or_after_the_ttl() -> None:
+    # a t3.large two pods need whole: nothing to consolidate
+    options = DisruptionOptions(consolidation_ttl=200.0)
+    w = dworld(pool=pool_with(types=["t3.large"]), options=options)
+    w.create(make_deployment("pair", replicas=2, cpu="250m", memory="1700Mi"))
+    settle(w)
+    single = w.disruption.methods[-1]
+    assert single.name == "single-node-consolidation"
+    computed: list[float] = []
+    original = single.compute
+
+    def counting(candidates: Sequence[Candidate], budgets: BudgetMap) -> Command | None:
+        computed.append(w.elapsed())
+        return original(candidates, budgets)
+
+    single.compute = counting  # type: ignore[method-assign]
+    w.run(30)
+    seen = len(computed)
+    assert seen <= 1  # at most the pass that found nothing
+    for _ in range(4):  # status writes that change nothing a simulation reads
+        for node in w.live_nodes():
+            node["status"]["conditions"][0]["lastHeartbeatTime"] = "2030-01-01T00:00:00Z"
+            w.client.update_status(node)
+        for pod in w.pods():
+            pod["status"]["conditions"][0]["lastProbeTime"] = "2030-01-01T00:00:00Z"
+            w.client.update_status(pod)
+        w.run(15)
+    assert len(computed) == seen
+    w.run(120)  # past the TTL of the idle pass, with nothing changed: evaluated again
+    assert len(computed) == seen + 1
+    w.scale("pair", 3)  # a pod lands on a node: evaluated again at once
+    w.run(30)
+    assert len(computed) >= seen + 2

@@ -26,7 +26,9 @@ the pass in progress.
 One command is validated at a time, but several may be executing (waiting for replacements)
 while later passes go on; their nodes are tainted, so they count as disrupting against the
 budgets and are no longer candidates. When nothing in the cluster changed since a pass that
-found nothing (same objects, same candidates, same budgets), the methods are not run again.
+found nothing (same candidates, same budgets, no pod placed on or gone from a node, no node
+or NodeClaim changed — heartbeats and readiness do not count), the methods are not run again
+for up to five minutes (Karpenter's consolidation TTL: prices move without objects changing).
 
 Events (component ``karpenter``), Karpenter's names: ``DisruptionBlocked`` on a node that
 may not be disrupted (once per reason), ``Unconsolidatable`` (once per reason, from
@@ -98,9 +100,12 @@ class DisruptionOptions:
     replacement_poll: float = 5.0  # re-check replacements still starting
     replacement_timeout: float = 1_200.0  # give up on replacements not initialized by then
     spot_to_spot: bool = False
+    # A pass that found nothing is not repeated while nothing changed, for at most this long
+    # (prices and offerings move without any object changing).
+    consolidation_ttl: float = 300.0
 
     def __post_init__(self) -> None:
-        for name in ("poll", "replacement_poll", "replacement_timeout"):
+        for name in ("poll", "replacement_poll", "replacement_timeout", "consolidation_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.validation_period < 0 or self.nomination_window < 0:
@@ -161,7 +166,10 @@ class DisruptionController:
         self.history: list[Command] = []  # commands carried out (for tests and reports)
         self.aborted: list[str] = []  # why validations or executions failed
         self._changes = 0
+        self._pods: dict[str, tuple[object, bool]] = {}  # pod uid -> (node name, finished)
+        self._nodes: dict[str, tuple[object, ...]] = {}  # node name -> what simulations read
         self._idle_at: tuple[object, ...] | None = None
+        self._idle_since = 0.0
         self._told: dict[tuple[str, str], str] = {}  # (claim, event reason) -> message
         self._generations: dict[str, object] = {}  # NodePool name -> generation seen
 
@@ -171,12 +179,42 @@ class DisruptionController:
         return [
             Watches(KARPENTER, "NodePool", self._pool_key),
             Watches(KARPENTER, "NodeClaim", self._claim_key),
-            Watches("v1", "Node", self._changed),
-            Watches("v1", "Pod", self._changed),
+            Watches("v1", "Node", self._node_changed),
+            Watches("v1", "Pod", self._pod_changed),
         ]
 
-    def _changed(self, _obj: Obj) -> tuple[ObjectKey, ...]:
-        self._changes += 1
+    def _pod_changed(self, pod: Obj) -> tuple[ObjectKey, ...]:
+        """A change only when a pod lands on a node, leaves one or finishes (not on status
+        writes such as readiness): what Karpenter marks the cluster unconsolidated for."""
+        md = meta(pod)
+        uid = str(md.get("uid") or "")
+        gone = bool(md.get("deletionTimestamp")) or (pod.get("status") or {}).get("phase") in (
+            "Succeeded",
+            "Failed",
+        )
+        place = ((pod.get("spec") or {}).get("nodeName"), gone)
+        if self._pods.get(uid) != place:
+            self._changes += 1
+            if gone:
+                self._pods.pop(uid, None)  # a later event of it counts once more, at worst
+            else:
+                self._pods[uid] = place
+        return ()
+
+    def _node_changed(self, node: Obj) -> tuple[ObjectKey, ...]:
+        """A change when what a simulation reads of a node changes (not on heartbeats)."""
+        md, spec = meta(node), node.get("spec") or {}
+        facts = (
+            md.get("labels"),
+            md.get("deletionTimestamp"),
+            spec.get("taints"),
+            spec.get("unschedulable"),
+            (node.get("status") or {}).get("allocatable"),
+        )
+        name = str(md.get("name") or "")
+        if self._nodes.get(name) != facts:
+            self._changes += 1
+            self._nodes[name] = facts
         return ()
 
     def _pool_key(self, pool: Obj) -> tuple[ObjectKey, ...]:
@@ -263,7 +301,7 @@ class DisruptionController:
             tuple(c.name for c in candidates),
             tuple(sorted(budgets.allowed.items())),
         )
-        if fingerprint == self._idle_at:
+        if fingerprint == self._idle_at and now - self._idle_since < self.options.consolidation_ttl:
             return False
         for method in self.methods:
             mine = [c for c in candidates if method.should_disrupt(c)]
@@ -280,7 +318,7 @@ class DisruptionController:
                 return False
             return self._execute(command, state, now)
         self._report_unconsolidatable(state)
-        self._idle_at = fingerprint
+        self._idle_at, self._idle_since = fingerprint, now
         return False
 
     def _finish_validation(self, state: ClusterState, now: float) -> bool:
