@@ -8,6 +8,12 @@ from typing import Any
 import pytest
 
 from shipyard.autoscaler.apis import NodePoolView
+from shipyard.autoscaler.apis.hashing import (
+    HASH_VERSION,
+    NODEPOOL_HASH,
+    NODEPOOL_HASH_VERSION,
+    nodepool_hash,
+)
 from shipyard.autoscaler.metrics import AutoscalerMetrics, Counter, Histogram
 from shipyard.autoscaler.provisioning import PlannedClaim
 from shipyard.autoscaler.provisioning.batcher import Batcher, BatchOptions
@@ -153,6 +159,16 @@ def test_the_claim_lists_its_types_cheapest_first_and_drops_restricted_keys() ->
     assert md["generateName"] == "default-"
     assert md["labels"] == {"karpenter.sh/nodepool": "default"}
     assert md["ownerReferences"][0]["uid"] == "u-1"
+
+
+def test_the_claim_carries_the_hash_of_the_template_it_was_made_from() -> None:
+    pool_obj = {**nodepool(), "metadata": {"name": "default", "uid": "u-1"}}
+    claim = nodeclaim_for(planned(), NodePoolView.from_object(pool_obj), pool_obj)
+    annotations = claim["metadata"]["annotations"]
+    assert annotations[NODEPOOL_HASH] == nodepool_hash(pool_obj)
+    assert annotations[NODEPOOL_HASH_VERSION] == HASH_VERSION
+    changed = merge(pool_obj, {"spec": {"template": {"metadata": {"labels": {"team": "a"}}}}})
+    assert nodepool_hash(changed) != annotations[NODEPOOL_HASH]  # so the claim would drift
 
 
 def test_the_claim_keeps_at_most_the_cheapest_sixty_types() -> None:

@@ -41,21 +41,29 @@ allows); otherwise the cheapest-to-disrupt candidate whose pods all fit elsewher
 capacity or replacement claims, per the :class:`~.types.Rescheduler`) is replaced — the
 disruption controller launches the replacements, waits for them, then drains the node.
 
-Deliberate difference: Karpenter's provisioner copies the pool's hash onto each NodeClaim it
-creates; Shipyard's provisioner does not (yet), so the drift controller stamps a claim that has
-no hash with its pool's and class's current hashes the first time it sees it — in the same
-drain as the claim's creation, so a later template change is still seen as drift.
+The provisioner stamps each NodeClaim it creates with its NodePool's hash, as Karpenter's
+does (:mod:`shipyard.autoscaler.apis.hashing`); the drift controller stamps what is missing
+(the node class's hash, or a claim made by something else) the first time it sees a claim.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.autoscaler.apis import NodePoolView, default_nodeclass, default_nodepool
+from shipyard.autoscaler.apis import NodePoolView
+from shipyard.autoscaler.apis.hashing import (
+    HASH_VERSION,
+    NODECLASS_HASH,
+    NODECLASS_HASH_VERSION,
+    NODEPOOL_HASH,
+    NODEPOOL_HASH_VERSION,
+    digest,
+    hash_annotations,
+    nodeclass_hash,
+    nodepool_hash,
+)
 from shipyard.autoscaler.disruption.types import (
     DRIFTED,
     BudgetMap,
@@ -92,11 +100,6 @@ __all__ = [
     "requirements_drift",
 ]
 
-NODEPOOL_HASH = "karpenter.sh/nodepool-hash"
-NODEPOOL_HASH_VERSION = "karpenter.sh/nodepool-hash-version"
-NODECLASS_HASH = "karpenter.k8s.aws/ec2nodeclass-hash"
-NODECLASS_HASH_VERSION = "karpenter.k8s.aws/ec2nodeclass-hash-version"
-HASH_VERSION = "v1"  # Shipyard's hashing scheme; bump it when the hashed fields change
 
 DRIFTED_CONDITION = "Drifted"
 NODEPOOL_DRIFTED = "NodePoolDrifted"
@@ -106,47 +109,12 @@ REQUIREMENTS_DRIFTED = "RequirementsDrifted"
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
 NODECLASS_KIND = "EC2NodeClass"
-# resolved dynamically (images, subnets, groups): drift comes from the cloud, not the hash
-DYNAMIC_NODECLASS_FIELDS = ("amiSelectorTerms", "subnetSelectorTerms", "securityGroupSelectorTerms")
 DEFAULT_DRIFT_POLL = 300.0
 SWEEP_KEY = ObjectKey(API_VERSION, KIND, "", "*drift*")
 _MEMO_LIMIT = 4096
 
 
 # --- pure parts -------------------------------------------------------------------------------
-
-
-def _pruned(value: Any) -> Any:
-    """Without null, empty maps and empty lists (absent and empty mean the same in a spec)."""
-    if isinstance(value, dict):
-        out = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_pruned(v) for v in value]
-    return value
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(_pruned(value), sort_keys=True, separators=(",", ":"))
-    return str(int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big"))
-
-
-def nodepool_hash(pool: Mapping[str, Any]) -> str:
-    """The hash of a NodePool's ``spec.template`` without its requirements (defaults applied,
-    so a defaulted and an explicit ``expireAfter: 720h`` hash the same)."""
-    obj: dict[str, Any] = json_copy(dict(pool))
-    default_nodepool(obj)
-    template = json_copy((obj.get("spec") or {}).get("template") or {})
-    (template.get("spec") or {}).pop("requirements", None)
-    return _digest(template)
-
-
-def nodeclass_hash(node_class: Mapping[str, Any]) -> str:
-    """The hash of an EC2NodeClass's static fields (its spec without the selector terms)."""
-    obj: dict[str, Any] = json_copy(dict(node_class))
-    default_nodeclass(obj)
-    spec = {k: v for k, v in (obj.get("spec") or {}).items() if k not in DYNAMIC_NODECLASS_FIELDS}
-    return _digest(spec)
 
 
 def requirements_drift(pool: NodePoolView, claim_labels: Mapping[str, str]) -> str | None:
@@ -221,15 +189,6 @@ def drift_reason(facts: DriftFacts) -> tuple[str, str]:
     return "", ""
 
 
-def hash_annotations(pool_hash: str, class_hash: str | None) -> dict[str, str]:
-    """The hash annotations a claim made from the current pool and node class would carry."""
-    out = {NODEPOOL_HASH: pool_hash, NODEPOOL_HASH_VERSION: HASH_VERSION}
-    if class_hash is not None:
-        out[NODECLASS_HASH] = class_hash
-        out[NODECLASS_HASH_VERSION] = HASH_VERSION
-    return out
-
-
 def _needs_stamp(annotations: Mapping[str, Any], wanted: Mapping[str, str]) -> dict[str, str]:
     """The hash annotations to (re)write: missing ones, and all of a kind stamped under another
     hashing version."""
@@ -286,10 +245,10 @@ class DriftController:
     def _pool_keys(self, pool: Obj) -> tuple[ObjectKey, ...]:
         # NodePool status changes with every claim: only a changed template concerns drift
         name = str(meta(pool).get("name"))
-        digest = _digest((pool.get("spec") or {}).get("template"))
-        if self._pool_specs.get(name) == digest:
+        template = digest((pool.get("spec") or {}).get("template"))
+        if self._pool_specs.get(name) == template:
             return ()
-        self._pool_specs[name] = digest
+        self._pool_specs[name] = template
         claims = self._client.list(
             API_VERSION, KIND, label_selector=f"{NODEPOOL}={name}", copy=False
         )
@@ -297,10 +256,10 @@ class DriftController:
 
     def _class_keys(self, node_class: Obj) -> tuple[ObjectKey, ...]:
         name = str(meta(node_class).get("name"))
-        digest = _digest(node_class.get("spec"))
-        if self._class_specs.get(name) == digest:
+        spec = digest(node_class.get("spec"))
+        if self._class_specs.get(name) == spec:
             return ()
-        self._class_specs[name] = digest
+        self._class_specs[name] = spec
         claims = self._client.list(API_VERSION, KIND, copy=False).items
         return tuple(
             _key(str(meta(c).get("name")))

@@ -63,6 +63,7 @@ from typing import Any
 
 from shipyard.autoscaler.apis import NodePoolView
 from shipyard.autoscaler.apis.fields import restricted_key_problems
+from shipyard.autoscaler.apis.hashing import hash_annotations, nodepool_hash
 from shipyard.autoscaler.lifecycle import INITIALIZED, LAUNCHED, format_resources
 from shipyard.autoscaler.lifecycle.model import condition_status
 from shipyard.autoscaler.lifecycle.nodes import node_taints
@@ -201,8 +202,8 @@ def nodeclaim_for(
             }
         ],
     }
-    if pool.annotations:
-        md["annotations"] = dict(pool.annotations)
+    # the template it was made from, for drift (the drift controller stamps the node class's)
+    md["annotations"] = {**pool.annotations, **hash_annotations(nodepool_hash(pool_obj), None)}
     return {"apiVersion": KARPENTER, "kind": "NodeClaim", "metadata": md, "spec": spec}
 
 
