@@ -55,6 +55,7 @@ from shipyard.autoscaler.disruption.emptiness import Emptiness
 from shipyard.autoscaler.disruption.simulation import CurrentSimulation, SchedulingSimulation
 from shipyard.autoscaler.disruption.state import KARPENTER, ClusterState, read_state
 from shipyard.autoscaler.disruption.types import (
+    DISRUPTION_REASON,
     BudgetMap,
     Candidate,
     Command,
@@ -83,7 +84,6 @@ __all__ = [
     "standard_methods",
 ]
 
-DISRUPTION_REASON = "DisruptionReason"
 PASS_KEY = ObjectKey(KARPENTER, "NodePool", "", "*disruption*")
 COMPONENT = "karpenter"
 

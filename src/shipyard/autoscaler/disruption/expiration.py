@@ -24,8 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipyard.autoscaler.apis import NodeClaimView
-from shipyard.autoscaler.disruption.controller import DISRUPTION_REASON
-from shipyard.autoscaler.disruption.types import EXPIRED
+from shipyard.autoscaler.disruption.types import DISRUPTION_REASON, EXPIRED
 from shipyard.autoscaler.lifecycle.model import API_VERSION, KIND
 from shipyard.cluster.client import Client
 from shipyard.cluster.events import NORMAL, EventRecorder

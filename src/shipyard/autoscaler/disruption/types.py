@@ -33,6 +33,7 @@ from shipyard.autoscaler.apis import NodePoolView
 from shipyard.autoscaler.provisioning import PlannedClaim, Results
 
 __all__ = [
+    "DISRUPTION_REASON",
     "DRIFTED",
     "EMPTY",
     "EXPIRED",
@@ -48,6 +49,8 @@ __all__ = [
 
 Obj = dict[str, Any]
 
+# The NodeClaim condition naming why it is being disrupted (reason: one of the below).
+DISRUPTION_REASON = "DisruptionReason"
 EMPTY = "Empty"
 UNDERUTILIZED = "Underutilized"
 DRIFTED = "Drifted"
