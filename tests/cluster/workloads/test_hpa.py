@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.runtime import Manager, Result, Watches
 from shipyard.cluster.workloads.hpa import (
+    CPU_INITIALIZATION_PERIOD,
+    INITIAL_READINESS_DELAY,
+    METRICS_WINDOW,
     HorizontalPodAutoscalerController,
     PodSample,
     ReplicaCalculationError,
@@ -23,7 +28,7 @@ from shipyard.cluster.workloads.hpa import (
     classify_pod,
     utilization_replicas,
 )
-from shipyard.core.clock import VirtualClock, format_time
+from shipyard.core.clock import VirtualClock, format_time, parse_time
 from shipyard.core.objects import Obj, ObjectKey
 from tests.cluster.fixtures import make_deployment, make_pod, merge, new_client
 
@@ -514,3 +519,34 @@ def pod_at(
 )
 def test_classify_pod(pod: Obj, usage: float | None, state: str) -> None:
     assert classify_pod(pod, usage, NOW).state == state
+
+
+def _state_uncached(pod: Obj, now: float) -> str:
+    """Kubernetes' groupPods readiness rule, evaluated afresh (the reference)."""
+    ready = pod["status"]["conditions"][0]
+    start = parse_time(pod["status"]["startTime"])
+    transition = parse_time(ready["lastTransitionTime"])
+    if start + CPU_INITIALIZATION_PERIOD > now:
+        unready = ready["status"] == "False" or now < transition + METRICS_WINDOW
+    else:
+        unready = ready["status"] == "False" and start + INITIAL_READINESS_DELAY > transition
+    return "unready" if unready else "ready"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    started=st.integers(-900, 0),
+    since=st.integers(-900, 0),
+    ready=st.sampled_from(["True", "False"]),
+    steps=st.lists(st.integers(0, 120), min_size=1, max_size=12),
+)
+def test_a_pod_classified_again_later_gets_the_verdict_of_that_time(
+    started: int, since: int, ready: str, steps: list[int]
+) -> None:
+    # the same stored pod, classified at every sync as time goes on: the remembered verdict
+    # must always be the one a fresh evaluation gives
+    pod = pod_at(started=started, ready=ready, since=max(since, started))
+    now = NOW
+    for step in steps:
+        now += step
+        assert classify_pod(pod, 100.0, now).state == _state_uncached(pod, now)

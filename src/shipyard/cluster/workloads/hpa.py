@@ -151,17 +151,46 @@ def _pod_state(
         return "unready"
     if usage is None:
         return "missing"
+    key = id(pod)
+    found = _READINESS.get(key)
+    if (
+        found is not None
+        and found[0] is pod
+        and found[1] == (init_period, readiness_delay)
+        and now < found[3]
+    ):
+        return found[2]
+    state, until = _readiness(pod, now, init_period, readiness_delay)
+    if len(_READINESS) >= _READINESS_MAX:
+        _READINESS.clear()
+    _READINESS[key] = (pod, (init_period, readiness_delay), state, until)
+    return state
+
+
+# Per stored pod (never changed in place): its readiness verdict and until when it holds.
+_READINESS: dict[int, tuple[Obj, tuple[float, float], str, float]] = {}
+_READINESS_MAX = 100_000
+
+
+def _readiness(
+    pod: Obj, now: float, init_period: float, readiness_delay: float
+) -> tuple[str, float]:
+    """``ready`` or ``unready`` for a running pod with metrics, and the time until which that
+    verdict holds for this version of the pod (it changes only as the windows close)."""
     ready = condition(pod, "Ready")
-    started = status.get("startTime")
+    started = (pod.get("status") or {}).get("startTime")
     if ready is None or not started or not ready.get("lastTransitionTime"):
-        return "unready"
+        return "unready", math.inf
     start = parse_time(str(started))
     transition = parse_time(str(ready["lastTransitionTime"]))
     if start + init_period > now:
-        unready = ready.get("status") == "False" or now < transition + METRICS_WINDOW
-    else:
-        unready = ready.get("status") == "False" and start + readiness_delay > transition
-    return "unready" if unready else "ready"
+        if ready.get("status") == "False":
+            return "unready", start + init_period
+        if now < transition + METRICS_WINDOW:
+            return "unready", min(start + init_period, transition + METRICS_WINDOW)
+        return "ready", start + init_period
+    unready = ready.get("status") == "False" and start + readiness_delay > transition
+    return ("unready" if unready else "ready"), math.inf
 
 
 _REQUESTS: dict[int, tuple[object, tuple[int, str]]] = {}
