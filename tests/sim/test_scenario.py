@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from shipyard.core.clock import VirtualClock
 from shipyard.core.errors import InvalidError, ShipyardError
+from shipyard.platform.simulation import simulation_strategies
 from shipyard.sim.scenario import (
     CLUSTER_AUTOSCALER,
     KARPENTER,
+    ClusterKnobs,
     Release,
     SpotInterruption,
     Traffic,
@@ -92,11 +95,29 @@ def test_the_classic_example_is_100_pods_of_2_vcpu_on_t3_xlarge_versus_two_pools
          "events[0].spotInterruption.count: must be an integer of at least 1"),
         ({"events": [{"at": "1m", "release": {"workload": "db", "image": "x:2"}}]},
          "events[0].release.workload: must name a workload of this scenario, got 'db'"),
+        ({"cluster": {"trafficTik": "5s"}}, "cluster.trafficTik: unknown field"),
+        ({"cluster": {"nodeHeartbeat": "soon"}}, "cluster.nodeHeartbeat:"),
+        ({"cluster": {"hpaSyncPeriod": "0s"}}, "cluster.hpaSyncPeriod: must be positive"),
+        ({"cluster": ["15s"]}, "cluster: must be a mapping"),
     ],
 )  # fmt: skip
 def test_a_wrong_field_is_reported_at_its_path(change: dict[str, Any], expected: str) -> None:
     found = problems(small_data(**change))
     assert any(p.startswith(expected) for p in found), found
+
+
+def test_the_cluster_timing_knobs_default_to_kubernetes_and_reach_the_control_plane() -> None:
+    assert parse_scenario(small_data()).cluster == ClusterKnobs(15.0, 1.0, 10.0)
+    knobs = {"hpaSyncPeriod": "30s", "trafficTick": "15s", "nodeHeartbeat": "1m"}
+    scenario = parse_scenario(small_data(cluster=knobs))
+    assert scenario.cluster == ClusterKnobs(30.0, 15.0, 60.0)
+    system = simulation_strategies()[KARPENTER].build(scenario, VirtualClock())
+    try:
+        options = system.cluster.options
+        assert (options.hpa_sync_period, options.traffic_tick_seconds) == (30.0, 15.0)
+        assert (options.heartbeat_seconds, options.node_grace_period) == (60.0, 300.0)
+    finally:
+        system.stop()
 
 
 def test_a_nodepool_is_validated_as_the_cluster_admits_it() -> None:

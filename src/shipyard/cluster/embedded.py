@@ -65,7 +65,7 @@ class EmbeddedCluster:
         profiles: Mapping[str, ImageProfile] | None = None,
         options: ClusterOptions | None = None,
     ) -> None:
-        opts = options or ClusterOptions()
+        opts = self.options = options or ClusterOptions()
         self.store = store
         self.clock = store.clock
         self.client = EmbeddedClient(store)

@@ -59,6 +59,8 @@ def _cluster_options(scenario: Scenario) -> ClusterOptions:
         seed=scenario.seed,
         hpa_sync_period=knobs.hpa_sync_period,
         traffic_tick_seconds=knobs.traffic_tick,
+        heartbeat_seconds=knobs.node_heartbeat,
+        node_grace_period=5 * knobs.node_heartbeat,
     )
 
 

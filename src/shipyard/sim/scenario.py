@@ -13,6 +13,8 @@ the shipped examples)::
     cluster:                           # the embedded control plane's knobs (defaults shown)
       hpaSyncPeriod: 15s               # kube-controller-manager's HPA sync period
       trafficTick: 1s                  # how often the traffic model routes requests
+      nodeHeartbeat: 10s               # kubelets renew their Lease (nodes are declared
+                                       # unreachable after 5 missed heartbeats)
     strategies: [karpenter, cluster-autoscaler]   # default: every strategy configured
     karpenter:                         # Karpenter-style provisioning and disruption
       nodePools: [<karpenter.sh/v1 NodePool manifest>, ...]
@@ -213,11 +215,13 @@ class BaselineSetup:
 @dataclass(frozen=True)
 class ClusterKnobs:
     """The embedded control plane's timing knobs a scenario may set (Kubernetes' defaults):
-    a day-long simulation of thousands of pods routes traffic every few seconds rather than
-    every second, which changes nothing the HPA can see between its syncs."""
+    a day-long simulation of thousands of nodes and pods routes traffic every few seconds
+    rather than every second (the HPA sees nothing in between) and lets kubelets renew their
+    Leases less often, as a large cluster's longer lease duration does."""
 
     hpa_sync_period: float = 15.0
     traffic_tick: float = 1.0
+    node_heartbeat: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -383,13 +387,18 @@ def _cluster(value: Any, p: _Problems) -> ClusterKnobs:
     if value is None:
         return ClusterKnobs()
     if not isinstance(value, Mapping):
-        p.add("cluster", "must be a mapping (hpaSyncPeriod, trafficTick)")
+        p.add("cluster", "must be a mapping (hpaSyncPeriod, trafficTick, nodeHeartbeat)")
         return ClusterKnobs()
-    p.unknown(value, ["hpaSyncPeriod", "trafficTick"], "cluster")
+    p.unknown(value, ["hpaSyncPeriod", "trafficTick", "nodeHeartbeat"], "cluster")
     default = ClusterKnobs()
     hpa = p.duration(value.get("hpaSyncPeriod", "15s"), "cluster.hpaSyncPeriod", required=True)
     tick = p.duration(value.get("trafficTick", "1s"), "cluster.trafficTick", required=True)
-    return ClusterKnobs(hpa or default.hpa_sync_period, tick or default.traffic_tick)
+    beat = p.duration(value.get("nodeHeartbeat", "10s"), "cluster.nodeHeartbeat", required=True)
+    return ClusterKnobs(
+        hpa or default.hpa_sync_period,
+        tick or default.traffic_tick,
+        beat or default.node_heartbeat,
+    )
 
 
 def _start(value: Any, p: _Problems) -> float | None:
