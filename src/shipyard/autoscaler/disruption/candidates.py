@@ -31,7 +31,7 @@ it), never treated as "true".
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from shipyard.autoscaler.apis import NodePoolView
@@ -117,9 +117,35 @@ def disruption_cost(
 ) -> float:
     """The pods' eviction cost scaled by the node's remaining lifetime fraction."""
     total = sum(eviction_cost(p) for p in pods)
+    return _lifetime_scaled(total, age=age, expire_after=expire_after)
+
+
+def _lifetime_scaled(total: float, *, age: float, expire_after: float | None) -> float:
     if expire_after is None or expire_after <= 0:
         return total
     return total * max(0.0, min(1.0, (expire_after - age) / expire_after))
+
+
+# Per node name: the bound pods last seen (stored objects, never changed in place), the ones
+# that would move and their eviction cost — most nodes' pods are the same pass after pass.
+_MOVING: dict[str, tuple[tuple[Obj, ...], tuple[Obj, ...], float]] = {}
+_MOVING_MAX = 50_000
+
+
+def _moving(node: str, bound: Sequence[Obj]) -> tuple[tuple[Obj, ...], float]:
+    found = _MOVING.get(node)
+    if (
+        found is not None
+        and len(found[0]) == len(bound)
+        and all(a is b for a, b in zip(found[0], bound, strict=True))
+    ):
+        return found[1], found[2]
+    pods = tuple(p for p in bound if reschedulable(p))
+    cost = sum(eviction_cost(p) for p in pods)
+    if len(_MOVING) >= _MOVING_MAX:
+        _MOVING.clear()
+    _MOVING[node] = (tuple(bound), pods, cost)
+    return pods, cost
 
 
 def pdb_blocking(pods: Iterable[Mapping[str, Any]], pdbs: Iterable[Mapping[str, Any]]) -> str:
@@ -211,7 +237,7 @@ def _candidate(
     claim: Obj, node: Obj, pool: NodePoolView, bound: list[Obj], *, price: float, now: float
 ) -> Candidate:
     labels = meta(node).get("labels") or {}
-    pods = tuple(p for p in bound if reschedulable(p))
+    pods, cost = _moving(str(meta(node).get("name") or ""), bound)
     created = meta(claim).get("creationTimestamp")
     age = now - parse_time(str(created)) if created else 0.0
     return Candidate(
@@ -223,7 +249,7 @@ def _candidate(
         instance_type=str(labels.get(INSTANCE_TYPE) or ""),
         capacity_type=str(labels.get(CAPACITY_TYPE) or ""),
         zone=str(labels.get(ZONE) or ""),
-        disruption_cost=disruption_cost(pods, age=age, expire_after=pool.expire_after),
+        disruption_cost=_lifetime_scaled(cost, age=age, expire_after=pool.expire_after),
         consolidatable=condition_status(claim, CONSOLIDATABLE) == "True",
     )
 
