@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from shipyard.cluster.client import EmbeddedClient
+from shipyard.cluster import events as events_module
 from shipyard.cluster.events import EventRecorder
 from shipyard.cluster.runtime import Manager, Result, Watches, owner_keys
 from shipyard.core.clock import VirtualClock
@@ -131,6 +132,26 @@ def test_events_fold_repeats_into_a_count(env: Env) -> None:
     assert by_reason["Broken"]["firstTimestamp"] != by_reason["Broken"]["lastTimestamp"]
     assert by_reason["Fixed"]["involvedObject"]["uid"] == cm["metadata"]["uid"]
     assert by_reason["Fixed"]["source"] == {"component": "test-controller"}
+
+
+def test_a_recorder_remembers_only_its_most_recent_events(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, client = env
+    monkeypatch.setattr(events_module, "_REMEMBERED", 3)
+    rec = EventRecorder(client, "test-controller")
+    maps = [client.create(configmap(f"cm-{i}")) for i in range(5)]
+    for cm in maps:
+        rec.event(cm, "Normal", "Seen", "once")
+        clock.advance(1)
+    rec.event(maps[4], "Normal", "Seen", "once")  # still remembered: folded
+    rec.event(maps[0], "Normal", "Seen", "once")  # forgotten: a new Event
+    events = client.list("v1", "Event", namespace="default").items
+    counts = sorted((e["involvedObject"]["name"], e["count"]) for e in events)
+    assert counts == [
+        ("cm-0", 1), ("cm-0", 1), ("cm-1", 1), ("cm-2", 1), ("cm-3", 1), ("cm-4", 2),
+    ]  # fmt: skip
+    assert len(rec._seen) == 3
 
 
 def test_two_recorders_about_same_named_objects_do_not_collide(env: Env) -> None:

@@ -7,21 +7,29 @@ Event whose ``count`` grows and whose ``lastTimestamp`` moves, so a pod that fai
 schedule every few seconds shows one ``FailedScheduling`` line with ``(x12 over 5m)``.
 Names follow Kubernetes: ``<object name>.<hex of the time in nanoseconds>``; when two
 recorders write about objects of the same name at the same instant, the later one takes the
-next nanosecond.
+next nanosecond. Like client-go's correlator, a recorder remembers the last 4,096 Events it
+wrote (least recently used forgotten first), so a long-running component stays bounded; a
+repeat of a forgotten Event starts a new one.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
+from typing import TypeVar
 
 from shipyard.cluster.client import Client
 from shipyard.core.clock import format_time
 from shipyard.core.errors import AlreadyExistsError, NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, meta
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 __all__ = ["NORMAL", "WARNING", "EventRecorder"]
 
 _NAME_ATTEMPTS = 64
+_REMEMBERED = 4096
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -33,10 +41,10 @@ class EventRecorder:
         self._client = client
         self._component = component
         self._host = host
-        self._seen: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+        self._seen: OrderedDict[tuple[str, str, str, str], tuple[str, str]] = OrderedDict()
         # (namespace, object name) -> the last name suffix this recorder took, so the k-th
         # event about one object in one instant does not first collide with the k-1 before it
-        self._last: dict[tuple[str, str], int] = {}
+        self._last: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         """Record ``reason: message`` on ``obj``; never raises (events are best effort)."""
@@ -47,6 +55,7 @@ class EventRecorder:
         now = format_time(self._client.clock.now())
         with contextlib.suppress(ShipyardError):
             if fold in self._seen and self._bump(*self._seen[fold], now):
+                self._seen.move_to_end(fold)
                 return
             self._create(obj, namespace, fold, type_=type_, reason=reason, message=message)
 
@@ -74,8 +83,8 @@ class EventRecorder:
                 self._client.create(event, handoff=True)
             except AlreadyExistsError:
                 continue
-            self._last[taken] = suffix
-            self._seen[fold] = (namespace, name)
+            _remember(self._last, taken, suffix)
+            _remember(self._seen, fold, (namespace, name))
             return
 
     def _bump(self, namespace: str, name: str, now: str) -> bool:
@@ -126,3 +135,10 @@ class EventRecorder:
             "lastTimestamp": now,
             "reportingComponent": self._component,
         }
+
+
+def _remember(cache: OrderedDict[K, V], key: K, value: V) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > _REMEMBERED:
+        cache.popitem(last=False)
