@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster import events as events_module
+from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.events import EventRecorder
 from shipyard.cluster.runtime import Manager, Result, Watches, owner_keys
 from shipyard.core.clock import VirtualClock
