@@ -244,9 +244,12 @@ class _Instance:
 
     def finish(self) -> tuple[float, int] | None:
         """When and how the process ends, as far as known now."""
-        ends = [(self.exit_at, self.exit_code), (self.stop_at, self.stop_code)]
-        known = [(t, c) for t, c in ends if t is not None]
-        return min(known, key=lambda e: e[0]) if known else None
+        exit_at, stop_at = self.exit_at, self.stop_at
+        if exit_at is None:
+            return None if stop_at is None else (stop_at, self.stop_code)
+        if stop_at is None or exit_at <= stop_at:  # the exit wins a tie
+            return exit_at, self.exit_code
+        return stop_at, self.stop_code
 
     def state(self, now: float) -> ContainerState:
         end = self.finish()
