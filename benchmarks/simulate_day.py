@@ -22,8 +22,9 @@ Each strategy runs the whole day in virtual time on its own embedded cluster and
 cloud, with the invariant checker every minute. The wall time of each run is measured with
 ``time.perf_counter``; the target is the Karpenter-style run in under 120 s at full scale,
 with zero invariant violations and zero lost pods (every pod created ran or is still pending
-at the end for less than 10 minutes). ``--quick`` runs scale 0.05 (1,000 pods at the peak)
-over 24 h.
+at the end for less than 10 minutes). ``--quick`` (under a minute) runs scale 0.02 for the
+first 3¼ hours (one spot interruption, at 3:00); ``--scale`` and ``--hours`` choose any
+other size.
 
 Output: a table, then one JSON line: per strategy the wall seconds, cost, peak nodes and pods,
 pending-time percentiles, violations; the cost ratio (Karpenter-style / baseline); targets and
@@ -181,17 +182,20 @@ def figures(result: StrategyResult, wall: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="scale 0.05 (under a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="scale 0.02, 3.25 hours (under a minute)"
+    )
     parser.add_argument("--scale", type=float, default=None, help="1.0 = 20,000 pods")
     parser.add_argument(
         "--only", choices=["karpenter", "cluster-autoscaler"], default=None, help="one strategy"
     )
-    parser.add_argument("--hours", type=float, default=24.0, help="a shorter day (exploring)")
+    parser.add_argument("--hours", type=float, default=None, help="a shorter day (default 24)")
     args = parser.parse_args()
-    scale = args.scale if args.scale is not None else (0.05 if args.quick else 1.0)
-    sc = scenario(scale, args.hours)
+    scale = args.scale if args.scale is not None else (0.02 if args.quick else 1.0)
+    hours = args.hours if args.hours is not None else (3.25 if args.quick else 24.0)
+    sc = scenario(scale, hours)
     names = [args.only] if args.only else ["karpenter", "cluster-autoscaler"]
-    out: dict[str, Any] = {"scale": scale, "strategies": {}}
+    out: dict[str, Any] = {"scale": scale, "hours": hours, "strategies": {}}
     for name in names:
         result, wall = run(name, sc)
         out["strategies"][name] = figures(result, wall)
@@ -211,7 +215,7 @@ def main() -> None:
         k = strategies["karpenter"]
         out["target_seconds"] = TARGET_SECONDS
         out["pass"] = {
-            "wall": scale >= 1.0 and k["wall_seconds"] < TARGET_SECONDS,
+            "wall": scale >= 1.0 and hours >= 24 and k["wall_seconds"] < TARGET_SECONDS,
             "no_violations": k["violations"] == 0,
             "no_lost_pods": k["lost_pods"] == 0,
         }
