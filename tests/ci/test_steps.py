@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.ci.steps import shell_command
+from shipyard.ci.steps import shell_command, timeout_minutes
 from shipyard.core.clock import VirtualClock
 from shipyard.core.errors import BadRequestError
 from tests.ci.test_exec_executor import ListSink, execute, make_request
@@ -444,3 +444,14 @@ def test_set_env_and_add_path_work_when_unsecure_commands_are_allowed(tmp_path: 
     assert record.result == "success", sink.text
     assert "got from-set-env" in lines and "on-path" in lines
     assert "The `set-env` command is disabled" not in sink.text
+
+
+def test_timeout_minutes_reads_numbers_and_expressions_and_names_a_bad_one() -> None:
+    context = {"matrix": {"slow": True}, "inputs": {"minutes": "2.5"}}
+    assert timeout_minutes(5, context) == 5.0
+    assert timeout_minutes("${{ matrix.slow && 30 || 10 }}", context) == 30.0
+    assert timeout_minutes("${{ inputs.minutes }}", context) == 2.5
+    with pytest.raises(BadRequestError, match=r"jobs.build.timeout-minutes must be a number"):
+        timeout_minutes("${{ 'soon' }}", context, where="jobs.build.timeout-minutes")
+    with pytest.raises(BadRequestError, match="timeout-minutes must be greater than 0, got 0"):
+        timeout_minutes(0, context)

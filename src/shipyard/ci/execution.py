@@ -55,12 +55,20 @@ from shipyard.ci.commands import Annotation
 from shipyard.ci.composite import ActionDispatcher
 from shipyard.ci.contexts import RunFacts, event_path, values_to_mask
 from shipyard.ci.executor import Cancellation, ExecResult, Executor, HostExecutor
-from shipyard.ci.expressions import evaluate_template, interpolate, to_string
+from shipyard.ci.expressions import interpolate, to_string
 from shipyard.ci.masking import SecretMasker
 from shipyard.ci.schema import Job
-from shipyard.ci.steps import Conclusion, JobState, LogSink, Scope, StepRecord, StepRunner
+from shipyard.ci.steps import (
+    Conclusion,
+    JobState,
+    LogSink,
+    Scope,
+    StepRecord,
+    StepRunner,
+    timeout_minutes,
+)
 from shipyard.core.clock import Clock, TimerHandle, format_time
-from shipyard.core.errors import BadRequestError, ShipyardError
+from shipyard.core.errors import ShipyardError
 
 __all__ = [
     "TIMEOUT_REASON",
@@ -230,19 +238,8 @@ def _prepare(request: JobRequest, state: JobState) -> str:
 
 
 def _job_timeout(job: Job, state: JobState) -> float:
-    value = job.timeout_minutes
-    if isinstance(value, str):
-        context = {**state.contexts, "env": dict(state.env)}
-        text = to_string(evaluate_template(value, context))
-        try:
-            value = float(text)
-        except ValueError as err:
-            raise BadRequestError(
-                f"jobs.{job.id}.timeout-minutes must be a number, got {text!r}"
-            ) from err
-    if value <= 0:
-        raise BadRequestError(f"jobs.{job.id}.timeout-minutes must be greater than 0")
-    return float(value)
+    context = {**state.contexts, "env": dict(state.env)}
+    return timeout_minutes(job.timeout_minutes, context, where=f"jobs.{job.id}.timeout-minutes")
 
 
 def _job_outputs(

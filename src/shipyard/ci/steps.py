@@ -384,7 +384,11 @@ class StepRunner:
         coe = step.continue_on_error
         if isinstance(coe, str):
             coe = truthy(evaluate_template(coe, context, options=options))
-        timeout = _minutes(step.timeout_minutes, context, options)
+        timeout = (
+            None
+            if step.timeout_minutes is None
+            else 60 * timeout_minutes(step.timeout_minutes, context, options=options)
+        )
         if self.job.cancel.cancelled:
             timeout = min(timeout or CANCEL_TIMEOUT_SECONDS, CANCEL_TIMEOUT_SECONDS)
         return _Prepared(name, env, context, bool(coe), timeout)
@@ -619,22 +623,24 @@ def _default_name(step: Step, script: str | None = None) -> str:
     return f"Run {step.uses}"
 
 
-def _minutes(
-    value: float | str | None, context: Mapping[str, object], options: EvaluationOptions
-) -> float | None:
-    if value is None:
-        return None
+def timeout_minutes(
+    value: float | str,
+    context: Mapping[str, object],
+    *,
+    where: str = "timeout-minutes",
+    options: EvaluationOptions | None = None,
+) -> float:
+    """A ``timeout-minutes`` (a number, or an expression giving one), in minutes; a value that
+    is not a positive number is a ``BadRequestError`` naming ``where``."""
     if isinstance(value, str):
-        evaluated = evaluate_template(value, context, options=options)
+        text = to_string(evaluate_template(value, context, options=options))
         try:
-            value = float(to_string(evaluated))
+            value = float(text)
         except ValueError as err:
-            raise BadRequestError(
-                f"timeout-minutes must be a number, got {to_string(evaluated)!r}"
-            ) from err
+            raise BadRequestError(f"{where} must be a number, got {text!r}") from err
     if value <= 0:
-        raise BadRequestError(f"timeout-minutes must be greater than 0, got {value:g}")
-    return float(value) * 60
+        raise BadRequestError(f"{where} must be greater than 0, got {value:g}")
+    return float(value)
 
 
 def _evaluated(
