@@ -159,9 +159,28 @@ def test_nesting_deeper_than_the_limit_fails(tmp_path: Path) -> None:
     )
     root = repo(tmp_path, **files)
     result = run("on: push\njobs:\n  top:\n    uses: ./.github/workflows/level1.yml\n", root)
-    deepest = "top / down / down / down"
+    deepest = "top" + " / down" * (MAX_DEPTH - 1)  # the caller and nine called workflows
+    assert MAX_DEPTH == 10  # github.com's documented limit
     assert results(result) == {deepest: "failure"}
     assert f"at most {MAX_DEPTH} levels" in result.job(deepest).error
+
+
+def test_nesting_up_to_the_limit_runs(tmp_path: Path) -> None:
+    files = {}
+    for level in range(1, MAX_DEPTH - 1):
+        files[f"level{level}"] = f"""
+            on: workflow_call
+            jobs:
+              down:
+                uses: ./.github/workflows/level{level + 1}.yml
+        """
+    files[f"level{MAX_DEPTH - 1}"] = (
+        "on: workflow_call\njobs: {leaf: {runs-on: x, steps: [{run: 'true'}]}}"
+    )
+    root = repo(tmp_path, **files)
+    result = run("on: push\njobs:\n  top:\n    uses: ./.github/workflows/level1.yml\n", root)
+    leaf = "top" + " / down" * (MAX_DEPTH - 2) + " / leaf"
+    assert results(result) == {leaf: "success"}
 
 
 def test_a_broken_called_file_reports_its_positions(tmp_path: Path) -> None:

@@ -15,10 +15,9 @@ GitHub's documented rules, which the orchestrator applies through these function
 * ``on.workflow_call.outputs.<id>.value`` is evaluated with ``github``, ``jobs`` (each called
   job's ``result`` and ``outputs``), ``vars`` and ``inputs`` once the called jobs end; the
   values become the caller job's outputs in the caller's ``needs`` context.
-* Nesting: at most :data:`MAX_DEPTH` levels of workflows (the top-level caller and three
-  called ones), the limit GitHub documents for GitHub Enterprise Server and documented for
-  github.com until it was raised to ten; a deeper call fails the caller job with a message
-  saying so.
+* Nesting: at most :data:`MAX_DEPTH` levels of workflows (the top-level caller and nine
+  called ones), the limit GitHub documents for github.com (GitHub Enterprise Server allows
+  four); a deeper call fails the caller job with a message saying so.
 
 The ``github`` context of a called workflow is the caller's (same event, ref and sha), and the
 caller's workflow-level ``env`` is not passed on, both as GitHub documents.
@@ -44,7 +43,7 @@ __all__ = [
     "load_called_workflow",
 ]
 
-MAX_DEPTH = 4
+MAX_DEPTH = 10
 _LOCAL = re.compile(r"\./(\.github/workflows/[^/@]+\.ya?ml)")
 _CALL_CONTEXTS = ("github", "needs", "strategy", "matrix", "inputs", "vars")
 _DEFAULT_CONTEXTS = ("github", "inputs", "vars")
