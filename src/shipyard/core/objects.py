@@ -9,11 +9,12 @@ kind, including custom ones, passes through unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 
 __all__ = [
+    "IdentityCache",
     "Obj",
     "ObjectKey",
     "api_group",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
+V = TypeVar("V")
 
 
 class ObjectKey(NamedTuple):
@@ -151,3 +153,29 @@ def _copy_other(item: Any) -> Any:
     if isinstance(item, (list, tuple)):
         return _copy_list(list(item))
     return item
+
+
+class IdentityCache(Generic[V]):
+    """Values derived from objects that are never changed in place (stored objects, their
+    shared parts, immutable records), kept by the object's identity.
+
+    The object is held with its value, so its ``id`` cannot be reused by another object while
+    the entry lives; the whole cache is dropped when it reaches ``limit`` entries. Only
+    read-only objects belong here: one changed in place after ``put`` is served stale.
+    """
+
+    __slots__ = ("_items", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._items: dict[int, tuple[object, V]] = {}
+        self._limit = limit
+
+    def get(self, obj: object) -> V | None:
+        found = self._items.get(id(obj))
+        return found[1] if found is not None and found[0] is obj else None
+
+    def put(self, obj: object, value: V) -> V:
+        if len(self._items) >= self._limit:
+            self._items.clear()
+        self._items[id(obj)] = (obj, value)
+        return value

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from shipyard.core.errors import BadRequestError, FieldError, InvalidError
 from shipyard.core.labels import validate_label_key, validate_label_value
+from shipyard.core.objects import IdentityCache
 
 __all__ = [
     "FieldSelector",
@@ -178,8 +179,7 @@ class LabelRequirement:
 
 
 # Selectors of stored objects, by the dict's identity (LabelSelector.of_stored).
-_PARSED: dict[int, tuple[Mapping[str, Any], LabelSelector]] = {}
-_PARSED_MAX = 4096
+_PARSED: IdentityCache[LabelSelector] = IdentityCache(4096)
 
 
 @dataclass(frozen=True)
@@ -227,14 +227,8 @@ class LabelSelector:
         place), memoized by the dict's identity: controllers parse the same one every sync."""
         if d is None:
             return cls.nothing()
-        found = _PARSED.get(id(d))
-        if found is not None and found[0] is d:
-            return found[1]
-        selector = cls.from_dict(d)
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[id(d)] = (d, selector)  # the dict is kept, so its id is not reused meanwhile
-        return selector
+        found = _PARSED.get(d)
+        return found if found is not None else _PARSED.put(d, cls.from_dict(d))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         if self.match_nothing:

@@ -31,6 +31,7 @@ from typing import Any
 from shipyard.cloud.provider import fits
 from shipyard.cluster.scheduler.podinfo import HostPort
 from shipyard.core.labels import HOSTNAME
+from shipyard.core.objects import IdentityCache
 from shipyard.core.quantity import BINARY_SI, DECIMAL_SI, Quantity
 from shipyard.core.requirements import Requirement, Requirements
 from shipyard.core.taints import Taint, Toleration, did_not_tolerate
@@ -239,25 +240,19 @@ class NodeFacts:
     with required anti-affinity. Kept per ExistingNode (immutable; a disruption pass hands the
     same ones to every simulation)."""
 
-    __slots__ = ("anti_affinity", "node", "ports")
+    __slots__ = ("anti_affinity", "ports")
 
     def __init__(self, node: ExistingNode) -> None:
-        self.node = node  # kept, so the id stays this node's while cached
         self.ports = tuple(p for pod in node.pods for p in host_ports(pod))
         self.anti_affinity = tuple(pod for pod in node.pods if required_anti_affinity(pod))
 
 
-_FACTS: dict[int, NodeFacts] = {}
-_FACTS_MAX = 50_000
+_FACTS: IdentityCache[NodeFacts] = IdentityCache(50_000)
 
 
 def node_facts(node: ExistingNode) -> NodeFacts:
-    found = _FACTS.get(id(node))
-    if found is None or found.node is not node:
-        if len(_FACTS) >= _FACTS_MAX:
-            _FACTS.clear()
-        found = _FACTS[id(node)] = NodeFacts(node)
-    return found
+    found = _FACTS.get(node)
+    return found if found is not None else _FACTS.put(node, NodeFacts(node))
 
 
 def required_anti_affinity(pod: Mapping[str, Any]) -> bool:

@@ -58,7 +58,15 @@ from shipyard.cluster.podutil import condition, set_condition
 from shipyard.cluster.runtime import Result, Watches
 from shipyard.core.clock import format_time, parse_time
 from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
-from shipyard.core.objects import Obj, ObjectKey, api_group, json_copy, key_of, meta
+from shipyard.core.objects import (
+    IdentityCache,
+    Obj,
+    ObjectKey,
+    api_group,
+    json_copy,
+    key_of,
+    meta,
+)
 from shipyard.core.quantity import Quantity, QuantityError
 from shipyard.core.selectors import LabelSelector
 from shipyard.store.validation.autoscaling import default_behavior
@@ -151,25 +159,17 @@ def _pod_state(
         return "unready"
     if usage is None:
         return "missing"
-    key = id(pod)
-    found = _READINESS.get(key)
-    if (
-        found is not None
-        and found[0] is pod
-        and found[1] == (init_period, readiness_delay)
-        and now < found[3]
-    ):
-        return found[2]
+    windows = (init_period, readiness_delay)
+    found = _READINESS.get(pod)
+    if found is not None and found[0] == windows and now < found[2]:
+        return found[1]
     state, until = _readiness(pod, now, init_period, readiness_delay)
-    if len(_READINESS) >= _READINESS_MAX:
-        _READINESS.clear()
-    _READINESS[key] = (pod, (init_period, readiness_delay), state, until)
+    _READINESS.put(pod, (windows, state, until))
     return state
 
 
 # Per stored pod (never changed in place): its readiness verdict and until when it holds.
-_READINESS: dict[int, tuple[Obj, tuple[float, float], str, float]] = {}
-_READINESS_MAX = 100_000
+_READINESS: IdentityCache[tuple[tuple[float, float], str, float]] = IdentityCache(100_000)
 
 
 def _readiness(
@@ -193,22 +193,15 @@ def _readiness(
     return ("unready" if unready else "ready"), math.inf
 
 
-_REQUESTS: dict[int, tuple[object, tuple[int, str]]] = {}
-_REQUESTS_MAX = 4096
+_REQUESTS: IdentityCache[tuple[int, str]] = IdentityCache(4096)
 
 
 def _cpu_request(pod: Obj) -> tuple[int, str]:
     """The pod's cpu request; memoized by its containers list (the pods of one template share
     it, and stored objects are never changed in place)."""
     containers = (pod.get("spec") or {}).get("containers") or ()
-    found = _REQUESTS.get(id(containers))
-    if found is not None and found[0] is containers:
-        return found[1]
-    result = _containers_cpu(containers)
-    if len(_REQUESTS) >= _REQUESTS_MAX:
-        _REQUESTS.clear()
-    _REQUESTS[id(containers)] = (containers, result)
-    return result
+    found = _REQUESTS.get(containers)
+    return found if found is not None else _REQUESTS.put(containers, _containers_cpu(containers))
 
 
 def _containers_cpu(containers: Sequence[Obj]) -> tuple[int, str]:
