@@ -233,8 +233,10 @@ class TrafficModel:
             load.series.append(sample)
         for pod in sorted(self._loaded.keys() - loads.keys()):
             self._serving.record_load(pod[0], pod[1], 0.0)
-        for pod in sorted(loads):
-            self._serving.record_load(pod[0], pod[1], loads[pod])
+        # In routing order (Services sorted, pods in slice order): deterministic, and no sort
+        # of every routed pod each tick.
+        for pod, rps in loads.items():
+            self._serving.record_load(pod[0], pod[1], rps)
         self._loaded = loads
 
     def _route(self, load: _Load, now: float, loads: dict[PodRef, float]) -> TrafficSample:

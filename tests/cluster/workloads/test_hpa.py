@@ -277,6 +277,21 @@ def test_a_configured_tolerance_overrides_the_controller_default(
     assert replicas(client) == 3
 
 
+def test_a_changed_behavior_applies_from_the_next_sync(env: Env, metrics: FakeMetrics) -> None:
+    """The parsed behavior is kept per stored spec: an update is a new spec, read afresh."""
+    _, client = env
+    start(env, metrics, make_hpa(50, behavior={"scaleUp": {"tolerance": "0.2"}}))
+    metrics.per_pod = 112  # 56 %: within 20 %
+    syncs(env, 2)
+    assert replicas(client) == 3
+
+    hpa = client.get("autoscaling/v2", "HorizontalPodAutoscaler", "web", namespace="default")
+    hpa["spec"]["behavior"]["scaleUp"]["tolerance"] = "0.05"
+    client.update(hpa)
+    env[0].advance(0)  # a changed spec is reconciled at once
+    assert replicas(client) == 4
+
+
 def test_scale_up_policies_limit_the_rate(env: Env, metrics: FakeMetrics) -> None:
     _, client = env
     one_pod_a_minute = {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}

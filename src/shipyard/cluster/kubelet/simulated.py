@@ -485,10 +485,11 @@ class SimulatedRuntime:
                 return None
             now = self._clock.now()
             rps = self._load.get((namespace, name), 0.0)
-            running = [i for i in sandbox.all_latest() if i.state(now) is ContainerState.RUNNING]
-            if not running:
-                return None
-            return sum(_container_cpu(i, rps) for i in running)
+            total: float | None = None
+            for inst in sandbox.all_latest():
+                if inst.state(now) is ContainerState.RUNNING:
+                    total = _container_cpu(inst, rps) + (total or 0.0)
+            return total
 
     def capacity(self, namespace: str, name: str) -> float:
         with self._lock:

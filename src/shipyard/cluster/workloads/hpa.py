@@ -46,6 +46,7 @@ selecting the same pods (``AmbiguousSelector``), the legacy behavior-less normal
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -535,20 +536,24 @@ class HorizontalPodAutoscalerController:
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
-            hpa = self._client.get(key.api_version, key.kind, key.name, namespace=key.namespace)
+            stored = self._client.get(
+                key.api_version, key.kind, key.name, namespace=key.namespace, copy=False
+            )
         except NotFoundError:
             self._histories.pop(key, None)
             self._seen.pop(key, None)
             return None
-        md = meta(hpa)
+        md = meta(stored)
         self._seen[key] = (str(md.get("uid")), int(md.get("generation") or 0))
         history = self._histories.get(key)
         if history is None or history.uid != md.get("uid"):
             history = self._histories[key] = _History(str(md.get("uid")))
-        original = json_copy(hpa.get("status"))
+        # A pass changes only the status: the rest stays the stored (shared, read-only) parts,
+        # which also keeps the spec's identity for the parsed-behavior cache.
+        hpa = {**stored, "status": json_copy(stored.get("status") or {})}
         self._autoscale(hpa, history)
-        if hpa.get("status") != original:
-            self._client.update_status(hpa)
+        if hpa.get("status") != stored.get("status"):
+            self._client.update_status(hpa, handoff=True)
         return Result(requeue_after=self._sync_period)
 
     # -- one pass ---------------------------------------------------------------------------
@@ -633,9 +638,13 @@ class HorizontalPodAutoscalerController:
         return final
 
     def _rules(self, hpa: Obj) -> _Behavior:
-        behavior: dict[str, Any] = json_copy((hpa.get("spec") or {}).get("behavior") or {})
-        default_behavior(behavior)
-        return _Behavior(_Rules.of(behavior["scaleUp"]), _Rules.of(behavior["scaleDown"]))
+        spec = hpa.get("spec")
+        found = _BEHAVIORS.get(spec) if isinstance(spec, dict) else None
+        if found is None:
+            found = _behavior_of(spec or {})
+            if isinstance(spec, dict):
+                _BEHAVIORS.put(spec, found)
+        return found
 
     def _rescale(self, hpa: Obj, desired: int, reason: str) -> bool:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
@@ -829,10 +838,21 @@ class HorizontalPodAutoscalerController:
         )
 
 
+# Per stored HPA spec (never changed in place): its behavior, defaulted and parsed.
+_BEHAVIORS: IdentityCache[_Behavior] = IdentityCache(4096)
+
+
+def _behavior_of(spec: Obj) -> _Behavior:
+    behavior: dict[str, Any] = json_copy(spec.get("behavior") or {})
+    default_behavior(behavior)
+    return _Behavior(_Rules.of(behavior["scaleUp"]), _Rules.of(behavior["scaleDown"]))
+
+
 def _desired_of(hpa: Obj) -> int:
     return int((hpa.get("status") or {}).get("desiredReplicas") or 0)
 
 
+@functools.lru_cache(maxsize=4096)
 def _milli(value: int) -> str:
     return str(Quantity.parse(f"{value}m"))
 
