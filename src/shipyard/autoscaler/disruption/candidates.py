@@ -31,6 +31,7 @@ it), never treated as "true".
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -55,6 +56,7 @@ __all__ = [
     "LAST_POD_EVENT",
     "NOMINATION_WINDOW",
     "ConsolidationMarker",
+    "blocking_pdbs",
     "build_candidates",
     "disruption_cost",
     "do_not_disrupt_until",
@@ -84,9 +86,13 @@ def do_not_disrupt_until(value: str | None, start: float) -> float | None:
         return None
 
 
-def _protected(obj: Mapping[str, Any], start: float, now: float) -> bool:
+def _protected(obj: Mapping[str, Any], start: Callable[[], float], now: float) -> bool:
+    """Whether ``do-not-disrupt`` protects the object now; ``start`` (when a duration's
+    protection began) is read only for an annotated object."""
     value = (meta(obj).get("annotations") or {}).get(DO_NOT_DISRUPT)
-    until = do_not_disrupt_until(None if value is None else str(value), start)
+    if value is None:
+        return False
+    until = do_not_disrupt_until(str(value), start())
     return until is not None and now < until
 
 
@@ -151,14 +157,24 @@ def _moving(node: str, bound: Sequence[Obj]) -> tuple[tuple[Obj, ...], float]:
 def pdb_blocking(pods: Iterable[Mapping[str, Any]], pdbs: Iterable[Mapping[str, Any]]) -> str:
     """``namespace/name`` of a PodDisruptionBudget that allows no eviction of one of the pods
     now, or ``""``."""
-    blocking = [
-        (str(meta(p).get("namespace") or ""), str(meta(p).get("name")), p)
+    return _first_blocked(pods, blocking_pdbs(pdbs))
+
+
+_Blocking = list[tuple[str, str, LabelSelector]]
+
+
+def blocking_pdbs(pdbs: Iterable[Mapping[str, Any]]) -> _Blocking:
+    """The PodDisruptionBudgets that allow no eviction now: (namespace, name, selector)."""
+    return [
+        (str(meta(p).get("namespace") or ""), str(meta(p).get("name")), _selector(p))
         for p in pdbs
         if int((p.get("status") or {}).get("disruptionsAllowed") or 0) <= 0
     ]
-    if not blocking:
+
+
+def _first_blocked(pods: Iterable[Mapping[str, Any]], selectors: _Blocking) -> str:
+    if not selectors:
         return ""
-    selectors = [(ns, name, _selector(pdb)) for ns, name, pdb in blocking]
     for pod in pods:
         namespace = str(meta(pod).get("namespace") or "")
         labels = meta(pod).get("labels") or {}
@@ -178,17 +194,17 @@ def _selector(pdb: Mapping[str, Any]) -> LabelSelector:
 # --- candidates ---------------------------------------------------------------------------
 
 
-def _blocked(state: ClusterState, claim: Obj, node: Obj, pods: list[Obj], now: float) -> str:
-    """Why the node may not be disrupted voluntarily now, or ``""``."""
-    node_start = _started(node)
+def _blocked(claim: Obj, node: Obj, pods: list[Obj], pdbs: _Blocking, now: float) -> str:
+    """Why the node may not be disrupted voluntarily now, or ``""`` (``pdbs``: the budgets
+    that allow no eviction now)."""
     for obj, kind in ((node, "node"), (claim, "nodeclaim")):
-        if _protected(obj, node_start, now):
+        if _protected(obj, functools.partial(_started, node), now):
             return f'{kind} has "{DO_NOT_DISRUPT}" annotation'
     for pod in pods:
-        if _protected(pod, _started(pod), now):
+        if _protected(pod, functools.partial(_started, pod), now):
             md = meta(pod)
             return f'pod {md.get("namespace")}/{md.get("name")} has "{DO_NOT_DISRUPT}" annotation'
-    pdb = pdb_blocking(pods, state.pdbs)
+    pdb = _first_blocked(pods, pdbs)
     return f"pdb {pdb} prevents pod evictions" if pdb else ""
 
 
@@ -207,6 +223,7 @@ def build_candidates(
     out: list[Candidate] = []
     blocked: dict[str, str] = {}
     now = state.now
+    pdbs = blocking_pdbs(state.pdbs)
     for name, claim in sorted(state.snapshot.claims.items()):
         pool_name = str((meta(claim).get("labels") or {}).get(NODEPOOL) or "")
         info = state.pools.get(pool_name)
@@ -220,7 +237,7 @@ def build_candidates(
             blocked[name] = "node is nominated for a pending pod"
             continue
         bound = state.pods_on(node_name)
-        why = _blocked(state, claim, node, bound, now)
+        why = _blocked(claim, node, bound, pdbs, now)
         if why:
             blocked[name] = why
             continue

@@ -53,7 +53,7 @@ from shipyard.autoscaler.disruption.consolidation import (
 )
 from shipyard.autoscaler.disruption.emptiness import Emptiness
 from shipyard.autoscaler.disruption.simulation import CurrentSimulation, SchedulingSimulation
-from shipyard.autoscaler.disruption.state import KARPENTER, ClusterState, read_state
+from shipyard.autoscaler.disruption.state import KARPENTER, ClusterState, PoolCache, read_state
 from shipyard.autoscaler.disruption.types import (
     DISRUPTION_REASON,
     BudgetMap,
@@ -172,6 +172,7 @@ class DisruptionController:
         self._idle_since = 0.0
         self._told: dict[tuple[str, str], str] = {}  # (claim, event reason) -> message
         self._generations: dict[str, object] = {}  # NodePool name -> generation seen
+        self._pool_cache = PoolCache()
 
     # -- watches --------------------------------------------------------------------------------
 
@@ -255,12 +256,12 @@ class DisruptionController:
         return Result(requeue_after=min(wait, self.options.poll))
 
     def _read(self, now: float) -> ClusterState:
-        state = read_state(self._client, self._cloud, now)
+        state = read_state(self._client, self._cloud, now, pools=self._pool_cache)
         self.rescheduler.current = SchedulingSimulation(state, nominated=self._nominated(state))
         return state
 
     def _nominated(self, state: ClusterState) -> dict[tuple[str, str], list[Obj]]:
-        if self._provisioner is None:
+        if self._provisioner is None or not self._provisioner.nominations:
             return {}
         by_uid = {str(meta(p).get("uid")): p for p in state.snapshot.pods}
         out: dict[tuple[str, str], list[Obj]] = {}

@@ -11,7 +11,7 @@ offering of its instance type, capacity type and zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from shipyard.core.objects import Obj, meta
 __all__ = [
     "KARPENTER",
     "ClusterState",
+    "PoolCache",
     "PoolInfo",
     "read_state",
     "reschedulable",
@@ -122,8 +123,56 @@ class ClusterState:
         return out
 
 
-def read_state(client: Client, cloud: CloudProvider, now: float) -> ClusterState:
-    """Read the cluster once (shared objects; nothing here may be changed)."""
+@dataclass(frozen=True)
+class _PoolEntry:
+    obj: Obj
+    node_class: Obj
+    offered: Sequence[InstanceType]
+    info: PoolInfo
+
+
+class PoolCache:
+    """The :class:`PoolInfo` of each NodePool from the previous read, reused while the pool and
+    its node class are the same stored objects, the cloud offers the very same instance types
+    and the remaining limits are unchanged — a pass then does not re-parse the pool or re-index
+    its instance types."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _PoolEntry] = {}
+
+    def view(self, obj: Obj) -> NodePoolView:
+        """The pool's validated view (InvalidError as :meth:`NodePoolView.from_object`)."""
+        found = self._entries.get(str(meta(obj).get("name")))
+        if found is not None and found.obj is obj:
+            return found.info.view
+        return NodePoolView.from_object(obj)
+
+    def info(
+        self, view: NodePoolView, obj: Obj, node_class: Obj, offered: Sequence[InstanceType]
+    ) -> tuple[PoolInfo | None, Mapping[str, InstanceType]]:
+        """The kept info when still valid (remaining limits aside), and the types by name."""
+        found = self._entries.get(view.name)
+        if (
+            found is None
+            or found.obj is not obj
+            or found.node_class is not node_class
+            or len(found.offered) != len(offered)
+            or not all(a is b for a, b in zip(found.offered, offered, strict=True))
+        ):
+            return None, {t.name: t for t in offered}
+        return found.info, found.info.types
+
+    def put(
+        self, obj: Obj, node_class: Obj, offered: Sequence[InstanceType], info: PoolInfo
+    ) -> None:
+        self._entries[info.view.name] = _PoolEntry(obj, node_class, offered, info)
+
+
+def read_state(
+    client: Client, cloud: CloudProvider, now: float, *, pools: PoolCache | None = None
+) -> ClusterState:
+    """Read the cluster once (shared objects; nothing here may be changed); ``pools`` keeps
+    the parsed NodePools from one read to the next."""
     snap = Snapshot(
         pods=list(client.list("v1", "Pod", copy=False).items),
         nodes={meta(n)["name"]: n for n in client.list("v1", "Node", copy=False).items},
@@ -135,18 +184,20 @@ def read_state(client: Client, cloud: CloudProvider, now: float) -> ClusterState
             for n in client.list("v1", "Namespace", copy=False).items
         },
     )
-    pools = _pools(client, cloud, snap)
+    infos = _pools(client, cloud, snap, pools if pools is not None else PoolCache())
     pdbs = list(client.list("policy/v1", "PodDisruptionBudget", copy=False).items)
-    return ClusterState(now, snap, pools, pdbs)
+    return ClusterState(now, snap, infos, pdbs)
 
 
-def _pools(client: Client, cloud: CloudProvider, snap: Snapshot) -> dict[str, PoolInfo]:
+def _pools(
+    client: Client, cloud: CloudProvider, snap: Snapshot, cache: PoolCache
+) -> dict[str, PoolInfo]:
     out: dict[str, PoolInfo] = {}
     for obj in snap.pools:
         if is_terminating(obj):
             continue
         try:
-            view = NodePoolView.from_object(obj)
+            view = cache.view(obj)
         except InvalidError:
             continue  # the provisioner reports invalid pools
         ref = view.node_class_ref
@@ -157,9 +208,13 @@ def _pools(client: Client, cloud: CloudProvider, snap: Snapshot) -> dict[str, Po
         except ShipyardError:
             continue
         offered = cloud.instance_types(obj, node_class)
-        types = {t.name: t for t in offered}
-        template = PoolTemplate.of(view, offered, _remaining(view, snap.claims.values(), types))
-        out[view.name] = PoolInfo(view, obj, types, template)
+        kept, types = cache.info(view, obj, node_class, offered)
+        remaining = _remaining(view, snap.claims.values(), types)
+        if kept is None or kept.template.remaining_limits != remaining:
+            template = PoolTemplate.of(view, offered, remaining)
+            kept = PoolInfo(view, obj, types, template)
+            cache.put(obj, node_class, offered, kept)
+        out[view.name] = kept
     return out
 
 
