@@ -143,11 +143,32 @@ def classify_pod(
     readiness_delay: float = INITIAL_READINESS_DELAY,
 ) -> PodSample:
     """Kubernetes' ``groupPods`` for CPU, plus the pod's request (``calculatePodRequests``)."""
+    milli = None if usage is None else round(usage)
+    windows = (initialization_period, readiness_delay)
+    found = _SAMPLES.get(pod)
+    if found is not None and found[0] == windows and found[2].usage == milli and now < found[1]:
+        return found[2]
     name = str(meta(pod).get("name") or "")
     request, missing = _cpu_request(pod)
-    milli = None if usage is None else round(usage)
     state = _pod_state(pod, milli, now, initialization_period, readiness_delay)
-    return PodSample(name, state, milli, request, missing)
+    sample = PodSample(name, state, milli, request, missing)
+    _SAMPLES.put(pod, (windows, _valid_until(pod, milli, windows), sample))
+    return sample
+
+
+# Per stored pod: its last sample, and until when it holds for the same usage (the pod's
+# readiness verdict can change only as its windows close).
+_SAMPLES: IdentityCache[tuple[tuple[float, float], float, PodSample]] = IdentityCache(100_000)
+
+
+def _valid_until(pod: Obj, usage: int | None, windows: tuple[float, float]) -> float:
+    status = pod.get("status") or {}
+    if meta(pod).get("deletionTimestamp") or status.get("phase") in ("Failed", "Pending"):
+        return math.inf
+    if usage is None:
+        return math.inf
+    found = _READINESS.get(pod)
+    return found[2] if found is not None and found[0] == windows else -math.inf
 
 
 def _pod_state(
