@@ -133,24 +133,32 @@ def _lifetime_scaled(total: float, *, age: float, expire_after: float | None) ->
 
 
 # Per node name: the bound pods last seen (stored objects, never changed in place), the ones
-# that would move and their eviction cost — most nodes' pods are the same pass after pass.
-_MOVING: dict[str, tuple[tuple[Obj, ...], tuple[Obj, ...], float]] = {}
+# that would move, their eviction cost and the pods annotated do-not-disrupt — most nodes'
+# pods are the same pass after pass.
+_MOVING: dict[str, tuple[tuple[Obj, ...], tuple[Obj, ...], float, tuple[Obj, ...]]] = {}
 _MOVING_MAX = 50_000
 
 
-def _moving(node: str, bound: Sequence[Obj]) -> tuple[tuple[Obj, ...], float]:
+def _node_pods(node: str, bound: Sequence[Obj]) -> tuple[tuple[Obj, ...], float, tuple[Obj, ...]]:
+    """(the pods that would move, their eviction cost, the pods with do-not-disrupt)."""
     found = _MOVING.get(node)
     if (
         found is not None
         and len(found[0]) == len(bound)
         and all(a is b for a, b in zip(found[0], bound, strict=True))
     ):
-        return found[1], found[2]
+        return found[1], found[2], found[3]
     pods = tuple(p for p in bound if reschedulable(p))
     cost = sum(eviction_cost(p) for p in pods)
+    annotated = tuple(p for p in bound if DO_NOT_DISRUPT in (meta(p).get("annotations") or {}))
     if len(_MOVING) >= _MOVING_MAX:
         _MOVING.clear()
-    _MOVING[node] = (tuple(bound), pods, cost)
+    _MOVING[node] = (tuple(bound), pods, cost, annotated)
+    return pods, cost, annotated
+
+
+def _moving(node: str, bound: Sequence[Obj]) -> tuple[tuple[Obj, ...], float]:
+    pods, cost, _ = _node_pods(node, bound)
     return pods, cost
 
 
@@ -200,7 +208,8 @@ def _blocked(claim: Obj, node: Obj, pods: list[Obj], pdbs: _Blocking, now: float
     for obj, kind in ((node, "node"), (claim, "nodeclaim")):
         if _protected(obj, functools.partial(_started, node), now):
             return f'{kind} has "{DO_NOT_DISRUPT}" annotation'
-    for pod in pods:
+    _, _, annotated = _node_pods(str(meta(node).get("name") or ""), pods)
+    for pod in annotated:  # in the node's order, as the pods themselves
         if _protected(pod, functools.partial(_started, pod), now):
             md = meta(pod)
             return f'pod {md.get("namespace")}/{md.get("name")} has "{DO_NOT_DISRUPT}" annotation'

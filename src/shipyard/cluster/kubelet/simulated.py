@@ -497,10 +497,12 @@ class SimulatedRuntime:
             if sandbox is None:
                 return 0.0
             now = self._clock.now()
-            apps = [sandbox.latest(c) for c in sandbox.regular]
-            if not apps or any(not _serving(i, now) for i in apps):
-                return 0.0
-            first = apps[0]
+            first: _Instance | None = None
+            for container in sandbox.regular:
+                inst = sandbox.latest(container)
+                if inst is None or not _serving(inst, now):
+                    return 0.0
+                first = first or inst
             return first.profile.capacity_rps if first is not None else 0.0
 
     def record_load(self, namespace: str, name: str, rps: float) -> None:
