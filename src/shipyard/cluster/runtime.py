@@ -175,8 +175,11 @@ class Manager:
         routes = self._routes.get((obj.get("apiVersion", ""), obj.get("kind", "")))
         if not routes:
             return
-        for queue, mapper in routes:
-            self._enqueue_all(queue, mapper(obj))
+        with self._lock:  # once for every route (mappers never wait on this manager)
+            for queue, mapper in routes:
+                keys = queue.keys
+                for key in mapper(obj):
+                    keys[key] = None
         self._schedule()
 
     def _enqueue_all(self, queue: _Queue, keys: Iterable[ObjectKey]) -> None:

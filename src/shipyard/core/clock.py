@@ -162,7 +162,15 @@ class VirtualClock:
 
 def format_time(ts: float) -> str:
     """RFC 3339 in UTC with second precision, as Kubernetes prints timestamps."""
-    return _format_second(math.floor(round(ts, 6)))
+    last = _LAST_FORMATTED[0]
+    if last[0] == ts:  # most calls in a burst of writes share one instant
+        return last[1]
+    text = _format_second(math.floor(round(ts, 6)))
+    _LAST_FORMATTED[0] = (ts, text)  # one pair, replaced whole: safe across threads
+    return text
+
+
+_LAST_FORMATTED: list[tuple[float, str]] = [(math.nan, "")]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,9 +23,11 @@ Every parse error is a :class:`SelectorError`, which is both a ``ValueError`` an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from shipyard.core.errors import BadRequestError, FieldError, InvalidError
@@ -204,8 +206,11 @@ class LabelSelector:
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str]) -> LabelSelector:
-        """``key=value`` for every label (Kubernetes' SelectorFromSet); ``{}`` is everything."""
-        return cls(tuple(LabelRequirement(k, _Op.EQUALS, (v,)) for k, v in labels.items()))
+        """``key=value`` for every label (Kubernetes' SelectorFromSet); ``{}`` is everything.
+
+        Remembered by the label pairs: controllers build the same few selectors (a Service's,
+        a ReplicaSet's) at every sync, and building one validates every key and value."""
+        return _selector_of_set(tuple(labels.items()))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, *, path: str = "selector") -> LabelSelector:
@@ -214,6 +219,16 @@ class LabelSelector:
             return cls.nothing()
         if not isinstance(d, Mapping):
             raise InvalidError("label selector", [FieldError(path, "must be an object")])
+        match_labels = d.get("matchLabels")
+        if (
+            len(d) == 1
+            and type(match_labels) is dict
+            and all(type(v) is str for v in match_labels.values())
+        ):
+            # The common shape (a workload's selector): remembered by its pairs. A selector
+            # that does not build here takes the path below, which says what is wrong where.
+            with contextlib.suppress(SelectorError):
+                return _selector_of_set(tuple(match_labels.items()))
         causes: list[FieldError] = []
         reqs = _match_labels(d.get("matchLabels"), f"{path}.matchLabels", causes)
         reqs += _match_expressions(d.get("matchExpressions"), f"{path}.matchExpressions", causes)
@@ -241,16 +256,34 @@ class LabelSelector:
 
     def equality_pairs(self) -> dict[str, str]:
         """``key -> value`` for requirements that pin one exact value (RequiresExactMatch)."""
+        return dict(self._pinned[0])
+
+    @property
+    def only_equalities(self) -> bool:
+        """True when :meth:`equality_pairs` says everything: every requirement pins one value,
+        so the objects having all those labels are exactly the ones the selector matches."""
+        return self._pinned[1]
+
+    @cached_property
+    def _pinned(self) -> tuple[dict[str, str], bool]:
         pairs: dict[str, str] = {}
+        exact = not self.match_nothing
         for r in self.requirements:
             pinned = r.operator in (_Op.EQUALS, _Op.DOUBLE_EQUALS, _Op.IN) and len(r.values) == 1
             if pinned and r.key not in pairs:
                 pairs[r.key] = r.values[0]
-        return pairs
+            elif not pinned or pairs[r.key] != r.values[0]:
+                exact = False
+        return pairs, exact
 
     def __str__(self) -> str:
         # Kubernetes renders Nothing() as "" too; it is the one selector that does not round-trip.
         return ",".join(str(r) for r in self.requirements)
+
+
+@lru_cache(maxsize=4096)
+def _selector_of_set(items: tuple[tuple[str, str], ...]) -> LabelSelector:
+    return LabelSelector(tuple(LabelRequirement(k, _Op.EQUALS, (v,)) for k, v in items))
 
 
 def _match_labels(value: Any, path: str, causes: list[FieldError]) -> list[LabelRequirement]:

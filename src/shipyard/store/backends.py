@@ -105,8 +105,9 @@ class Backend(Protocol):
     ) -> Objects | None:
         """Objects having every label pair and indexed field value, ordered by (ns, name).
 
-        Returns None when no given pair is indexed, so the caller scans :meth:`list`.
-        Callers still apply the full selectors to the result.
+        Returns None when no given pair is indexed, so the caller scans :meth:`list`. Every
+        label is indexed, so for label pairs alone the answer is exact; callers still apply
+        the full selectors when these pairs are not all of them.
         """
         ...
 

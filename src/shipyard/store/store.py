@@ -236,8 +236,8 @@ class Store:
         ns = (namespace or None) if info.namespaced else None
         with self._lock:
             rv = self._rv
-            found = self._candidates(info, ns, labels, fields)
-        if labels is not None or fields is not None:
+            found, exact = self._candidates(info, ns, labels, fields)
+        if not exact:
             found = [o for o in found if _selected(o, labels, fields)]
         items = [json_copy(o) for o in found] if copy else list(found)
         return ObjectList(items, str(rv))
@@ -248,7 +248,10 @@ class Store:
         namespace: str | None,
         labels: LabelSelector | None,
         fields: FieldSelector | None,
-    ) -> Objects:
+    ) -> tuple[Objects, bool]:
+        """The candidates, and whether they are exactly the matching objects (an index
+        answered every term of the selectors: a label selector of equalities only, and no
+        field selector); otherwise the caller filters them."""
         label_pairs = labels.equality_pairs() if labels is not None else {}
         field_pairs = fields.equality_pairs() if fields is not None else {}
         if namespace is None and info.namespaced and "metadata.namespace" in field_pairs:
@@ -258,8 +261,10 @@ class Store:
                 info.api_version, info.kind, namespace, label_pairs, field_pairs
             )
             if found is not None:
-                return found
-        return self._backend.list(info.api_version, info.kind, namespace)
+                exact = fields is None and labels is not None and labels.only_equalities
+                return found, exact
+        found = self._backend.list(info.api_version, info.kind, namespace)
+        return found, labels is None and fields is None
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -920,8 +925,9 @@ def _share_unchanged(new: Obj, old: Obj) -> None:
     """Let the new version share unchanged parts with the stored one (both are immutable).
 
     Equal parts are replaced by the stored ones down to a few levels: map values, and list
-    items (at the same position, or — for maps in a list, such as endpoints — anywhere in
-    the stored list). Validation of an update skips what is shared, and memory is saved.
+    items (at the same position, or — for maps in a list that changed length, such as
+    endpoints — anywhere in the stored list). Validation of an update skips what is shared,
+    and memory is saved.
     """
     for k, value in new.items():
         if k == "metadata" or k not in old:
@@ -968,7 +974,10 @@ def _share_items(value: list[Any], before: list[Any], depth: int) -> None:
         if stored is not None and stored == item:
             value[i] = stored
             continue
-        if type(item) is dict:
+        if type(item) is dict and len(value) != len(before):
+            # a list that grew or shrank may have moved its items: find them by content (a
+            # same-length list is compared by position only, the common case of an item
+            # changed in place, where the lookup would find nothing)
             if by_content is None:
                 by_content = {_content(x): x for x in before if type(x) is dict}
                 by_content.pop(b"", None)

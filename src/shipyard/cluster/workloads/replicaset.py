@@ -322,33 +322,45 @@ def pods_to_delete(
     if count >= len(pods):
         return list(pods)
     on_node = Counter(_node(p) for p in related if is_pod_active(p))
-    ranked = [(pod, on_node[_node(pod)]) for pod in pods]
-    less = functools.partial(_delete_first, now=now)
-    ranked.sort(key=functools.cmp_to_key(less))
-    return [pod for pod, _ in ranked[:count]]
+    ranked = [_Rank(pod, on_node[_node(pod)], now) for pod in pods]
+    ranked.sort(key=functools.cmp_to_key(_delete_first))
+    return [rank.pod for rank in ranked[:count]]
 
 
 def _node(pod: Mapping[str, Any]) -> str:
     return str((pod.get("spec") or {}).get("nodeName") or "")
 
 
-def _delete_first(a: tuple[Obj, int], b: tuple[Obj, int], *, now: float) -> int:
+class _Rank:
+    """What ``ActivePodsWithRanks.Less`` compares of one pod, read once before the sort."""
+
+    __slots__ = ("created", "keys", "on_node", "pod", "ready", "ready_bucket", "restarts", "uid")
+
+    def __init__(self, pod: Obj, on_node: int, now: float) -> None:
+        self.pod = pod
+        self.on_node = on_node
+        self.ready = is_ready(pod)
+        self.keys = (_assigned(pod), _phase_ordinal(pod), self.ready, _deletion_cost(pod))
+        ready_time = _ready_time(pod) if self.ready else None
+        self.ready_bucket = _bucket(ready_time, now)
+        self.restarts = _restarts(pod)
+        self.created = _bucket(_created(pod), now)
+        self.uid = str(meta(pod).get("uid", ""))
+
+
+def _delete_first(a: _Rank, b: _Rank) -> int:
     """Negative when ``a`` goes before ``b`` (``ActivePodsWithRanks.Less``)."""
-    (pa, rank_a), (pb, rank_b) = a, b
-    for key in (_assigned, _phase_ordinal, is_ready, _deletion_cost):
-        ka, kb = key(pa), key(pb)
-        if ka != kb:
-            return -1 if ka < kb else 1
-    if rank_a != rank_b:
-        return -1 if rank_a > rank_b else 1
-    if is_ready(pa) and is_ready(pb):
-        order = _compare_times(_ready_time(pa), _ready_time(pb), pa, pb, now)
+    if a.keys != b.keys:
+        return -1 if a.keys < b.keys else 1
+    if a.on_node != b.on_node:
+        return -1 if a.on_node > b.on_node else 1
+    if a.ready and b.ready:
+        order = _compare_times(a.ready_bucket, b.ready_bucket, a.uid, b.uid)
         if order:
             return order
-    restarts_a, restarts_b = _restarts(pa), _restarts(pb)
-    if restarts_a != restarts_b:
-        return -1 if restarts_a > restarts_b else 1
-    return _compare_times(_created(pa), _created(pb), pa, pb, now)
+    if a.restarts != b.restarts:
+        return -1 if a.restarts > b.restarts else 1
+    return _compare_times(a.created, b.created, a.uid, b.uid)
 
 
 def _assigned(pod: Mapping[str, Any]) -> bool:
@@ -388,18 +400,21 @@ def _created(pod: Mapping[str, Any]) -> float | None:
     return parse_time(str(since)) if since else None
 
 
+def _bucket(since: float | None, now: float) -> tuple[float | None, int]:
+    """A time and its log2 bucket of age (``None``: missing)."""
+    return since, (_age_bucket(since, now) if since is not None else 0)
+
+
 def _compare_times(
-    ta: float | None, tb: float | None, pa: Mapping[str, Any], pb: Mapping[str, Any], now: float
+    ta: tuple[float | None, int], tb: tuple[float | None, int], uid_a: str, uid_b: str
 ) -> int:
     """Missing or more recent first, in log2 buckets of the age; UID breaks a bucket tie."""
-    if ta == tb:
+    if ta[0] == tb[0]:
         return 0
-    if ta is None or tb is None:
-        return -1 if ta is None else 1
-    bucket_a, bucket_b = _age_bucket(ta, now), _age_bucket(tb, now)
-    if bucket_a != bucket_b:
-        return -1 if bucket_a < bucket_b else 1
-    uid_a, uid_b = str(meta(pa).get("uid", "")), str(meta(pb).get("uid", ""))
+    if ta[0] is None or tb[0] is None:
+        return -1 if ta[0] is None else 1
+    if ta[1] != tb[1]:
+        return -1 if ta[1] < tb[1] else 1
     return -1 if uid_a < uid_b else (1 if uid_a > uid_b else 0)
 
 

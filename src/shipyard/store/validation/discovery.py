@@ -8,6 +8,7 @@ ports; port names are DNS labels (or empty) and numbers 1-65535. Ports default t
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Any
 
 from shipyard.store.validation.core import OBJECT_REFERENCE
@@ -34,6 +35,7 @@ from shipyard.store.validation.schema import (
 __all__ = ["default_endpoint_slice", "validate_endpoint_slice"]
 
 
+@lru_cache(maxsize=16384)
 def _address_problem(address_type: str, address: str) -> str | None:
     if address_type == "FQDN":
         problems = dns1123_subdomain(address)
