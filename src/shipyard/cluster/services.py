@@ -57,7 +57,7 @@ from shipyard.cluster.podutil import is_ready, is_terminal, is_terminating
 from shipyard.cluster.runtime import Result, Watches
 from shipyard.core.clock import format_time
 from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
-from shipyard.core.objects import Obj, ObjectKey, key_of, labels_of, meta
+from shipyard.core.objects import IdentityCache, Obj, ObjectKey, key_of, labels_of, meta
 from shipyard.core.selectors import LabelSelector
 
 __all__ = [
@@ -224,6 +224,14 @@ def _port_key(ports: Iterable[Mapping[str, Any]] | None) -> PortKey | None:
     )
 
 
+def pod_ports(
+    service: Mapping[str, Any], pod: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], PortKey]:
+    """The Service's ports resolved on the pod, sorted, and their key."""
+    ports = _sorted_ports(_resolved_ports(service, pod))
+    return ports, _port_key(ports) or ()
+
+
 def _sorted_ports(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(ports, key=lambda p: _port_key([p]) or ())
 
@@ -262,6 +270,25 @@ class Interned:
     def __init__(self, limit: int = 200_000) -> None:
         self._objects: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._limit = limit
+        # a pod spec -> (the Service's ports it was resolved against, the pod's sorted ports,
+        # their key); pod specs are stored objects shared between a pod's versions
+        self._ports: IdentityCache[tuple[object, list[dict[str, Any]], PortKey]] = IdentityCache(
+            limit
+        )
+
+    def ports(
+        self, service: Mapping[str, Any], pod: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], PortKey]:
+        """``pod_ports(service, pod)``, once per pod spec and Service ports."""
+        spec = pod.get("spec")
+        service_ports = (service.get("spec") or {}).get("ports")
+        found = self._ports.get(spec) if spec is not None else None
+        if found is not None and found[0] is service_ports:
+            return found[1], found[2]
+        ports, key = pod_ports(service, pod)
+        if spec is not None:
+            self._ports.put(spec, (service_ports, ports, key))
+        return ports, key
 
     def get(
         self, key: tuple[Any, ...], build: Callable[..., dict[str, Any]], *args: Any
@@ -287,13 +314,15 @@ def endpoint_subsets(
     for pod in pods:
         if not should_be_in_endpoints(pod, include_terminating=publish):
             continue
-        ports = _resolved_ports(service, pod)
+        ports, key = pod_ports(service, pod) if interned is None else interned.ports(service, pod)
         if has_ports and not ports:
             continue  # no port of the Service resolves on this pod
         if not has_ports and not _is_headless(service):
             continue
-        key = _port_key(ports) or ()
-        ready, not_ready, _ = groups.setdefault(key, ([], [], _sorted_ports(ports)))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ([], [], ports)
+        ready, not_ready, _ = group
         address = (
             _address(pod, service)
             if interned is None
@@ -395,16 +424,18 @@ def _slice_groups(
     for pod in pods:
         if not should_be_in_endpoints(pod, include_terminating=True):
             continue
-        ports = _sorted_ports(_resolved_ports(service, pod))
+        ports, key = pod_ports(service, pod) if interned is None else interned.ports(service, pod)
         node = str((pod.get("spec") or {}).get("nodeName") or "")
-        group = groups.setdefault(_port_key(ports), _SliceGroup(ports, []))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _SliceGroup(ports, [])
         zone = zones.get(node, "")
         if interned is None:
             endpoint = slice_endpoint(service, pod, zone)
         else:
-            key = (*_address_key(pod, service), zone, _publish_not_ready(service))
-            key = (*key, is_ready(pod), is_terminating(pod))
-            endpoint = interned.get(key, slice_endpoint, service, pod, zone)
+            facts = (*_address_key(pod, service), zone, _publish_not_ready(service))
+            facts = (*facts, is_ready(pod), is_terminating(pod))
+            endpoint = interned.get(facts, slice_endpoint, service, pod, zone)
         group.endpoints.append(endpoint)
     for group in groups.values():
         group.endpoints.sort(key=lambda e: _ip_order(str(e["addresses"][0])))
