@@ -85,7 +85,7 @@ from shipyard.cluster.workloads.daemonset import add_daemon_tolerations
 from shipyard.core.clock import parse_time
 from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
 from shipyard.core.labels import CAPACITY_TYPE, INSTANCE_TYPE, NODEPOOL, ZONE
-from shipyard.core.objects import Obj, ObjectKey, json_copy, meta
+from shipyard.core.objects import IdentityCache, Obj, ObjectKey, json_copy, meta
 from shipyard.core.requirements import IN
 from shipyard.core.taints import Taint
 
@@ -273,10 +273,26 @@ class Snapshot:
 
 
 def _requested(pods: Iterable[Obj]) -> dict[str, int]:
+    """What the pods request together, ``pods`` counted (as ``add_resources`` would sum)."""
     total: dict[str, int] = {}
     for pod in pods:
-        total = add_resources(total, pod_requests(pod), {"pods": 1})
+        for name, value in _pod_requests(pod).items():
+            total[name] = total.get(name, 0) + value
+        total["pods"] = total.get("pods", 0) + 1
     return total
+
+
+# Per stored pod spec (never changed in place): its requests — every capacity reading (each
+# provisioning batch, each disruption pass) sums the requests of every bound pod.
+_POD_REQUESTS: IdentityCache[dict[str, int]] = IdentityCache(100_000)
+
+
+def _pod_requests(pod: Obj) -> dict[str, int]:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return pod_requests(pod)
+    found = _POD_REQUESTS.get(spec)
+    return found if found is not None else _POD_REQUESTS.put(spec, pod_requests(pod))
 
 
 def _claim_node(claim: Obj, snap: Snapshot) -> Obj | None:

@@ -80,19 +80,46 @@ def add_requests(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
+class _Interned:
+    """A requirement set as a dict key whose hash is computed once per set: the same sets
+    (an existing node's labels, a pod's constraints) are interned by every solve."""
+
+    __slots__ = ("_hash", "reqs")
+
+    def __init__(self, reqs: Requirements, hash_: int) -> None:
+        self.reqs = reqs
+        self._hash = hash_
+
+    @classmethod
+    def of(cls, reqs: Requirements) -> _Interned:
+        found = _INTERNED.get(reqs)
+        return found if found is not None else _INTERNED.put(reqs, cls(reqs, hash(reqs)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Interned) and (self.reqs is other.reqs or self.reqs == other.reqs)
+
+
+# Per Requirements object (immutable): its key.
+_INTERNED: IdentityCache[_Interned] = IdentityCache(50_000)
+
+
 class States:
     """Interned requirement sets; merges and narrowings memoised by id."""
 
     def __init__(self) -> None:
         self.reqs: list[Requirements] = []
-        self._ids: dict[Requirements, int] = {}
+        self._ids: dict[_Interned, int] = {}
         self._merged: dict[tuple[int, int, bool], int | str] = {}
         self._narrowed: dict[tuple[int, Requirement], int] = {}
 
     def intern(self, reqs: Requirements) -> int:
-        found = self._ids.get(reqs)
+        key = _Interned.of(reqs)
+        found = self._ids.get(key)
         if found is None:
-            found = self._ids[reqs] = len(self.reqs)
+            found = self._ids[key] = len(self.reqs)
             self.reqs.append(reqs)
         return found
 

@@ -1,0 +1,28 @@
+"""Interned requirement sets and cached pod requests: the same answers as computed afresh."""
+
+from __future__ import annotations
+
+from shipyard.autoscaler.provisioning.controller import _requested
+from shipyard.autoscaler.provisioning.planner import States
+from shipyard.cloud.provider import add_resources
+from shipyard.cluster.podutil import pod_requests
+from shipyard.core.requirements import Requirements
+from tests.cluster.fixtures import make_pod
+
+
+def test_equal_requirement_sets_share_one_id_and_different_ones_do_not() -> None:
+    states = States()
+    a = states.intern(Requirements.from_labels({"zone": "a", "arch": "amd64"}))
+    again = states.intern(Requirements.from_labels({"arch": "amd64", "zone": "a"}))  # new object
+    b = states.intern(Requirements.from_labels({"zone": "b", "arch": "amd64"}))
+    assert a == again and a != b
+    assert states.reqs[a] == Requirements.from_labels({"zone": "a", "arch": "amd64"})
+    assert States().intern(Requirements.from_labels({"zone": "b", "arch": "amd64"})) == 0
+
+
+def test_requested_sums_as_add_resources_and_counts_pods() -> None:
+    pods = [make_pod("a", cpu="250m", memory="64Mi"), make_pod("b", cpu="1")]
+    expected = add_resources(*(add_resources(pod_requests(p), {"pods": 1}) for p in pods))
+    assert _requested(pods) == expected
+    assert _requested(pods) == expected  # the second time from the cache
+    assert _requested([]) == {}
