@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shipyard.autoscaler.provisioning.controller import _requested
 from shipyard.autoscaler.provisioning.planner import States
+from shipyard.autoscaler.provisioning.podspec import PodState
 from shipyard.cloud.provider import add_resources
 from shipyard.cluster.podutil import pod_requests
 from shipyard.core.requirements import Requirements
@@ -26,3 +27,15 @@ def test_requested_sums_as_add_resources_and_counts_pods() -> None:
     assert _requested(pods) == expected
     assert _requested(pods) == expected  # the second time from the cache
     assert _requested([]) == {}
+
+
+def test_a_pod_with_a_replaced_part_is_parsed_anew() -> None:
+    pod = make_pod("a", cpu="1")
+    first = PodState(pod, 0)
+    assert PodState(pod, 1).tolerations == first.tolerations  # the same parts: kept
+
+    tolerant = {**pod, "spec": {**pod["spec"], "tolerations": [{"key": "x", "operator": "Exists"}]}}
+    assert [t.key for t in PodState(tolerant, 0).tolerations] == ["x"]
+    bigger = make_pod("a", cpu="2")
+    assert PodState(bigger, 0).requests["cpu"] == 2000
+    assert PodState(pod, 0).requests["cpu"] == 1000

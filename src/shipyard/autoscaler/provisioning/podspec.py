@@ -88,9 +88,35 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+# The parse of the very objects last seen (a stored pod's parts are never changed in place,
+# and a disruption simulation's pending copy shares them): no freezing on a repeat.
+_BY_PARTS: dict[tuple[object, ...], tuple[tuple[object, ...], _Parsed]] = {}
+
+
 def _parse(pod: dict[str, Any], namespace: str, labels: Mapping[str, str]) -> _Parsed:
     """Parse through :class:`PodInfo` once per distinct (namespace, labels, constraints)."""
     spec = pod.get("spec") or {}
+    parts = (
+        labels,
+        spec.get("affinity"),
+        spec.get("topologySpreadConstraints"),
+        spec.get("tolerations"),
+        spec.get("nodeSelector"),
+    )
+    ids = (namespace, *map(id, parts))
+    seen = _BY_PARTS.get(ids)
+    if seen is not None and all(a is b for a, b in zip(seen[0], parts, strict=True)):
+        return seen[1]
+    found = _parse_frozen(pod, namespace, labels, spec)
+    if len(_BY_PARTS) > _CACHE_LIMIT:
+        _BY_PARTS.clear()
+    _BY_PARTS[ids] = (parts, found)  # the parts are held: their ids stay theirs
+    return found
+
+
+def _parse_frozen(
+    pod: dict[str, Any], namespace: str, labels: Mapping[str, str], spec: Mapping[str, Any]
+) -> _Parsed:
     key = (
         namespace,
         _freeze(labels),
@@ -130,7 +156,26 @@ def _parse(pod: dict[str, Any], namespace: str, labels: Mapping[str, str]) -> _P
     return found
 
 
+_REQUESTS_BY_PARTS: dict[tuple[int, ...], tuple[tuple[object, ...], dict[str, int]]] = {}
+
+
 def _requests(pod: dict[str, Any]) -> dict[str, int]:
+    """The requests the solver charges (no zeros, ``pods`` counted); by the identity of the
+    parts they are computed from first, then by their content."""
+    spec = pod.get("spec") or {}
+    parts = (spec.get("containers"), spec.get("initContainers"), spec.get("overhead"))
+    ids = tuple(map(id, parts))
+    seen = _REQUESTS_BY_PARTS.get(ids)
+    if seen is not None and all(a is b for a, b in zip(seen[0], parts, strict=True)):
+        return seen[1]
+    found = _requests_by_content(pod)
+    if len(_REQUESTS_BY_PARTS) > _CACHE_LIMIT:
+        _REQUESTS_BY_PARTS.clear()
+    _REQUESTS_BY_PARTS[ids] = (parts, found)
+    return found
+
+
+def _requests_by_content(pod: dict[str, Any]) -> dict[str, int]:
     resources = resources_of(pod)
     found = _REQUESTS.get(resources)
     if found is None:
