@@ -52,6 +52,7 @@ from typing import Any
 from shipyard.cluster.podutil import is_terminal, is_terminating, pod_requests
 from shipyard.cluster.scheduler.podinfo import PodInfo, SpreadConstraint
 from shipyard.core.errors import ShipyardError
+from shipyard.core.objects import IdentityCache
 from shipyard.core.requirements import Requirements, pod_requirement_terms
 from shipyard.core.taints import PREFER_NO_SCHEDULE, did_not_tolerate
 
@@ -108,7 +109,18 @@ _LABEL_REQUIREMENTS_MAX = 20_000
 
 def _label_requirements(labels: Mapping[str, str]) -> Requirements:
     """``Requirements.from_labels``, memoized: the same nodes are read batch after batch and
-    requirements are immutable."""
+    requirements are immutable (first by the labels' identity: a disruption pass hands the
+    same ExistingNodes to every simulation)."""
+    seen = _LABELS_SEEN.get(labels)
+    if seen is not None:
+        return seen
+    return _LABELS_SEEN.put(labels, _label_requirements_by_content(labels))
+
+
+_LABELS_SEEN: IdentityCache[Requirements] = IdentityCache(_LABEL_REQUIREMENTS_MAX)
+
+
+def _label_requirements_by_content(labels: Mapping[str, str]) -> Requirements:
     key = tuple(sorted(labels.items()))
     found = _LABEL_REQUIREMENTS.get(key)
     if found is None:
@@ -407,8 +419,11 @@ class Scheduler:
     def _planned(self, claim: Claim) -> PlannedClaim:
         pool = claim.pool
         reqs = self.states.reqs[claim.state]
+        bits = bin(claim.mask)[:1:-1]  # bit i at index i: one pass over a mask of every type
         order = [
-            (price, i) for price, _, i in pool.catalog.price_order(reqs) if claim.mask >> i & 1
+            (price, i)
+            for price, _, i in pool.catalog.price_order(reqs)
+            if i < len(bits) and bits[i] == "1"
         ]
         template = pool.template
         overhead = pool.catalog.overheads[order[0][1]]
