@@ -52,25 +52,28 @@ class EventRecorder:
         uid = str(md.get("uid", ""))
         namespace = str(md.get("namespace") or "default")
         fold = (uid, type_, reason, message)
-        now = format_time(self._client.clock.now())
+        instant = self._client.clock.now()
+        now = format_time(instant)
         with contextlib.suppress(ShipyardError):
-            if fold in self._seen and self._bump(*self._seen[fold], now):
+            seen = self._seen.get(fold)
+            if seen is not None and self._bump(*seen, now):
                 self._seen.move_to_end(fold)
                 return
-            self._create(obj, namespace, fold, type_=type_, reason=reason, message=message)
+            self._create(obj, namespace, fold, instant, type_=type_, reason=reason, message=message)
 
     def _create(
         self,
         obj: Obj,
         namespace: str,
         fold: tuple[str, str, str, str],
+        instant: float,
         *,
         type_: str,
         reason: str,
         message: str,
     ) -> None:
-        now = format_time(self._client.clock.now())
-        nanos = int(self._client.clock.now() * 1e9)
+        now = format_time(instant)
+        nanos = int(instant * 1e9)
         obj_name = str(meta(obj).get("name", "unknown"))
         taken = (namespace, obj_name)
         start = max(nanos, self._last.get(taken, nanos - 1) + 1)

@@ -240,7 +240,7 @@ def _endpoint_facts(pod: Mapping[str, Any]) -> tuple[Any, ...]:
     """What of a pod the endpoints depend on (a change elsewhere needs no reconcile)."""
     spec = pod.get("spec") or {}
     return (
-        tuple(sorted(labels_of(pod).items())),
+        labels_of(pod),  # a stored (read-only) map: compared by value, kept as it is
         _pod_ip(pod),
         is_ready(pod),
         is_terminating(pod),

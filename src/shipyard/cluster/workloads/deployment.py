@@ -563,9 +563,11 @@ class _Sync:
     # -- writing --
 
     def finish(self) -> None:
+        # The ReplicaSets and the status were built for these writes alone: handed to the
+        # store rather than copied (and only read after, by ``requeue``).
         for name, rs in self.dirty.items():
-            self.client.update(rs)
             before, after = self.original[name], spec_replicas(rs)
+            self.client.update(rs, handoff=True)
             if before != after:
                 direction = "up" if after > before else "down"
                 self.recorder.event(
@@ -590,7 +592,7 @@ class _Sync:
         status = _render(self.status if self.status is not None else self.d["status"])
         if status != self.stored_status:
             updated = {**self.d, "metadata": {**md, "resourceVersion": version}, "status": status}
-            self.client.update_status(updated)
+            self.client.update_status(updated, handoff=True)
 
 
 def _new_replica_set(d: Obj) -> Obj:
