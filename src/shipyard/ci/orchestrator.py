@@ -200,7 +200,9 @@ class WorkflowRunner:
 
     def start(self, request: RunRequest) -> RunHandle:
         """Start the run on a thread of its own; a bad request raises here, at once."""
-        handle = RunHandle(self._prepare(request))
+        scheduler = self._prepare(request)
+        scheduler.claim_group()  # in the order runs are started, not their threads
+        handle = RunHandle(scheduler)
         handle._thread.start()
         return handle
 

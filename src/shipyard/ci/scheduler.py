@@ -262,6 +262,11 @@ class RunScheduler:
         self._pool: ThreadPoolExecutor | None = None
         self._ready: list[tuple[_Instance, JobRequest]] = []
         self._dirty = True
+        self._claimed = False
+        self._token = ""
+        self._base: dict[str, Any] = {}
+        self._ticket: Ticket | None = None
+        self._group_error: ShipyardError | None = None
         self.cancel.on_cancel(lambda reason: self._events.put(("cancel", None, reason)))
 
     # -- the run as a whole ---------------------------------------------------------------------
@@ -293,18 +298,37 @@ class RunScheduler:
         for inst in self._running:
             inst.cancel.cancel(reason)
 
-    def _run(self, workflow: Workflow) -> None:
+    def claim_group(self) -> None:
+        """Join the workflow-level concurrency group now, before the run's thread starts, so
+        that runs started one after another queue in that order (a run started later
+        replaces an earlier pending one, never the reverse). Idempotent; a group that cannot
+        be evaluated fails the run when it executes."""
+        if self._claimed:
+            return
+        self._claimed = True
+        workflow = self.request.workflow
+        if isinstance(workflow, WorkflowError):
+            return
         token = self.request.token or "ghs_" + secrets_module.token_hex(20)
-        facts = run_facts(self.request, self.run_id, self.run_number, token)
-        github = github_for(self.request, facts, self.inputs)
-        secrets = {**self.request.secrets, "GITHUB_TOKEN": token}
-        for value in (*secrets.values(), *values_to_mask(github)):
-            self._masker.add(value)
-        self._facts: RunFacts = facts
-        base = {"github": github, "vars": dict(self.request.vars), "inputs": self.inputs}
-        ticket: Ticket | None = None
+        self._token = token
+        self._facts: RunFacts = run_facts(self.request, self.run_id, self.run_number, token)
+        github = github_for(self.request, self._facts, self.inputs)
+        self._base = {"github": github, "vars": dict(self.request.vars), "inputs": self.inputs}
         try:
-            ticket = self._enter_workflow_group(workflow, base)
+            self._ticket = self._enter_workflow_group(workflow, self._base)
+        except ShipyardError as err:
+            self._group_error = err
+
+    def _run(self, workflow: Workflow) -> None:
+        self.claim_group()
+        base, token = self._base, self._token
+        secrets = {**self.request.secrets, "GITHUB_TOKEN": token}
+        for value in (*secrets.values(), *values_to_mask(base["github"])):
+            self._masker.add(value)
+        ticket = self._ticket
+        try:
+            if self._group_error is not None:
+                raise self._group_error
             if ticket is not None and not self._wait_for_run_ticket(ticket):
                 self._finish("cancelled")
                 return
