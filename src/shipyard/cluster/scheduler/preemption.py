@@ -46,7 +46,7 @@ from shipyard.cluster.scheduler.podinfo import NEVER, PodInfo
 from shipyard.cluster.scheduler.profile import CycleState, Profile, ScheduleResult
 from shipyard.cluster.scheduler.snapshot import NodeInfo, Snapshot
 from shipyard.core.errors import ShipyardError
-from shipyard.core.objects import Obj
+from shipyard.core.objects import IdentityCache, Obj
 from shipyard.core.selectors import LabelSelector
 
 __all__ = [
@@ -292,5 +292,20 @@ def preempt(
     return Preemption(candidate=pick_candidate(candidates), statuses=statuses)
 
 
-def budgets_of(objects: Iterable[Obj]) -> list[DisruptionBudget]:
-    return [DisruptionBudget.from_object(o) for o in objects]
+# Budgets of stored (read-only) PodDisruptionBudgets, by the object's identity: a busy
+# scheduler reads every budget at each preemption attempt.
+_BUDGETS: IdentityCache[DisruptionBudget] = IdentityCache(4096)
+
+
+def budgets_of(objects: Iterable[Obj], *, stored: bool = False) -> list[DisruptionBudget]:
+    """The budgets of these PodDisruptionBudgets; ``stored``: they are stored objects,
+    shared read-only, whose parse is remembered."""
+    if not stored:
+        return [DisruptionBudget.from_object(o) for o in objects]
+    found = []
+    for o in objects:
+        budget = _BUDGETS.get(o)
+        found.append(
+            budget if budget is not None else _BUDGETS.put(o, DisruptionBudget.from_object(o))
+        )
+    return found

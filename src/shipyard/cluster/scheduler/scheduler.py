@@ -324,7 +324,8 @@ class Scheduler:
         self.queue.failed(queued, now, rejected_by=frozenset(result.rejected_by))
 
     def _budgets(self) -> list[DisruptionBudget]:
-        return budgets_of(self._client.list("policy/v1", "PodDisruptionBudget").items)
+        pdbs = self._client.list("policy/v1", "PodDisruptionBudget", copy=False).items
+        return budgets_of(pdbs, stored=True)
 
     def _evict(self, candidate: Candidate, preemptor: PodInfo, now: float) -> None:
         reason = f"{self.scheduler_name}: preempting to accommodate a higher priority pod"
