@@ -179,10 +179,10 @@ def select_victims(
 ) -> tuple[list[PodInfo], int, Status | None]:
     """The fewest, least important pods to evict from ``node`` (SelectVictimsOnNode)."""
     pod = cycle.pod
-    what_if, state = node.copy(), cycle.copy()
     potential = [p for p in node.pods.values() if p.priority < pod.priority]
-    if not potential:
+    if not potential:  # before the what-if copies: most nodes have nothing to give
         return [], 0, _NO_VICTIMS
+    what_if, state = node.copy(), cycle.copy()
     for p in potential:
         what_if.remove_pod(p)
         state.remove_pod(p, what_if)
