@@ -120,6 +120,28 @@ def test_no_lower_priority_pods() -> None:
     )
 
 
+def test_a_lower_priority_pod_only_on_a_node_that_cannot_help_leaves_no_victims() -> None:
+    # The only less important pod is on a node the preemptor can never use (a taint): the
+    # search still looks, and finds no victims on the nodes it could use.
+    outcome = attempt(
+        [
+            {"name": "n1", "cpu": "1"},
+            {"name": "n2", "cpu": "1",
+             "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]},
+        ],
+        [
+            {"name": "peer", "node": "n1", "cpu": "1", "priority": 1000},
+            {"name": "low", "node": "n2", "cpu": "1", "priority": 0},
+        ],
+        {"cpu": "1", "priority": 1000},
+    )  # fmt: skip
+    assert outcome.candidate is None
+    assert outcome.message == (
+        "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, "
+        "1 Preemption is not helpful for scheduling."
+    )
+
+
 def test_unresolvable_nodes_are_not_helped() -> None:
     outcome = attempt(
         [

@@ -229,6 +229,9 @@ def _find_candidates(
     potential = [
         n for n in snapshot.node_list() if (s := result.statuses.get(n.name)) and s.resolvable
     ]
+    if not snapshot.any_below(cycle.pod.priority):
+        # no bound pod anywhere is less important: every node answers "no victims"
+        return [], {node.name: _NO_VICTIMS for node in potential}
     statuses: dict[str, Status] = {}
     clean: list[Candidate] = []
     violating: list[Candidate] = []

@@ -33,6 +33,7 @@ scheduler holds a lock for a whole cycle, so a cycle still sees one consistent s
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -226,6 +227,7 @@ class Snapshot:
         self.prefer_tainted_nodes: set[str] = set()
         self.generation = 0
         self._label_index: dict[tuple[str, str], dict[PodKey, PodInfo]] = {}
+        self._priorities: Counter[int] = Counter()  # bound pods by priority
         self._order: list[NodeInfo] | None = None
         self.shape_indexes: dict[Resources, Dirtiable] = {}
         self._topology: dict[str, tuple[int, dict[str, str], tuple[str, ...]]] = {}
@@ -384,8 +386,13 @@ class Snapshot:
             self._unlink(old)
         return old
 
+    def any_below(self, priority: int) -> bool:
+        """Is any bound pod of a lower priority (one preemption could evict)?"""
+        return any(p < priority for p in self._priorities)
+
     def _link(self, pod: PodInfo) -> None:
         self.pods[pod.key] = pod
+        self._priorities[pod.priority] += 1
         node = self.nodes.get(pod.node_name)
         if node is None:
             node = self.nodes[pod.node_name] = NodeInfo(pod.node_name)
@@ -400,6 +407,9 @@ class Snapshot:
 
     def _unlink(self, pod: PodInfo) -> None:
         del self.pods[pod.key]
+        self._priorities[pod.priority] -= 1
+        if not self._priorities[pod.priority]:
+            del self._priorities[pod.priority]
         node = self.nodes.get(pod.node_name)
         if node is not None:
             node.remove_pod(pod)
@@ -457,6 +467,7 @@ def _same_accounting(old: PodInfo, new: PodInfo) -> bool:
         and old.ports is new.ports
         and old.required_anti_affinity is new.required_anti_affinity
         and old.scores_others == new.scores_others
+        and old.priority == new.priority
         and (old.labels is new.labels or old.labels == new.labels)
     )
 
