@@ -111,6 +111,7 @@ class Kubelet:
         self._resync = False
         self._last_report = -math.inf
         self._beat: TimerHandle | None = None
+        self._lease: Obj | None = None  # the Lease as last written by this kubelet
         self._workers: dict[ObjectKey, PodWorker] = {}
         self._synced: dict[ObjectKey, str] = {}  # the pod version each worker last synced
         self._wakes: dict[ObjectKey, float] = {}
@@ -180,9 +181,21 @@ class Kubelet:
         self._arm_beat()
 
     def _renew_lease(self) -> None:
+        """Update the Lease from the copy this kubelet last wrote (as the kubelet does: one
+        write, read again only on a conflict), or create it."""
         now = micro_time(self._clock.now())
+        lease = self._lease
+        if lease is not None:
+            spec = {**(lease.get("spec") or {}), "holderIdentity": self.node_name}
+            try:
+                self._lease = self._client.update(
+                    {**lease, "spec": {**spec, "renewTime": now}}, handoff=True
+                )
+                return
+            except (ConflictError, NotFoundError):
+                self._lease = None
         try:
-            self._client.patch(
+            self._lease = self._client.patch(
                 "coordination.k8s.io/v1",
                 "Lease",
                 self.node_name,
@@ -190,7 +203,7 @@ class Kubelet:
                 namespace=LEASE_NAMESPACE,
             )
         except NotFoundError:
-            self._client.create(self._new_lease(now))
+            self._lease = self._client.create(self._new_lease(now))
 
     def _new_lease(self, renew: str) -> Obj:
         md: dict[str, Any] = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
