@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from shipyard.autoscaler.disruption.informer import ClusterReader
 from shipyard.autoscaler.disruption.state import (
     KARPENTER,
     ClusterState,
@@ -9,7 +12,8 @@ from shipyard.autoscaler.disruption.state import (
     PoolInfo,
     read_state,
 )
-from tests.autoscaler.test_disruption_helpers import DWorld, dworld
+from shipyard.core.objects import Obj
+from tests.autoscaler.test_disruption_helpers import DWorld, dworld, pdb
 from tests.platform.test_autoscaling_helpers import ALLOWED, web
 
 
@@ -63,3 +67,63 @@ def test_a_changed_pool_or_used_limits_give_a_new_info() -> None:
     more = info(w, cache)
     assert more is not used
     assert more.template.remaining_limits == {"cpu": 2 * remaining["cpu"] - 100_000}
+
+
+def same_read(kept: ClusterState, fresh: ClusterState) -> None:
+    """The reader's state holds the very objects a fresh read finds, in the same order."""
+
+    def ids(objs: Sequence[Obj]) -> list[int]:
+        return [id(o) for o in objs]
+
+    a, b = kept.snapshot, fresh.snapshot
+    assert ids(a.pods) == ids(b.pods)
+    assert list(a.nodes) == list(b.nodes) and ids(list(a.nodes.values())) == ids(
+        list(b.nodes.values())
+    )
+    assert list(a.claims) == list(b.claims) and ids(list(a.claims.values())) == ids(
+        list(b.claims.values())
+    )
+    assert ids(a.pools) == ids(b.pools) and ids(a.daemonsets) == ids(b.daemonsets)
+    assert a.namespaces == b.namespaces
+    assert sorted(a.bound) == sorted(b.bound)
+    assert all(ids(a.bound[n]) == ids(b.bound[n]) for n in b.bound)
+    assert {k: id(v) for k, v in a.by_provider_id.items()} == {
+        k: id(v) for k, v in b.by_provider_id.items()
+    }
+    assert ids(kept.pdbs) == ids(fresh.pdbs)
+    assert kept.claim_by_node == fresh.claim_by_node
+    assert {k: id(v) for k, v in kept.node_by_claim.items()} == {
+        k: id(v) for k, v in fresh.node_by_claim.items()
+    }
+    assert kept.pools.keys() == fresh.pools.keys()
+    assert kept.pool_counts() == fresh.pool_counts()
+
+
+def test_the_reader_follows_pods_nodes_and_claims_as_they_come_change_and_go() -> None:
+    w = dworld(extra=[pdb("web", "web", max_unavailable=1)])
+    reader = ClusterReader(w.client, w.auto.cloud)
+    checks = 0
+
+    def check() -> None:
+        nonlocal checks
+        same_read(reader.read(w.clock.now()), read(w, None))
+        checks += 1
+
+    check()  # empty: the pool and the node class only
+    w.create(web(6))
+    for _ in range(4):  # pods pending, claims launching, nodes registering, pods binding
+        w.run(30)
+        check()
+    assert any(read(w, None).snapshot.bound.values())
+    w.scale("web", 14)
+    w.run(90)
+    check()
+    w.scale("web", 1)  # pods terminate; consolidation deletes nodes
+    for _ in range(6):
+        w.run(120)
+        check()
+    reader.close()
+    w.scale("web", 3)
+    w.run(60)
+    assert reader.read(w.clock.now()).snapshot.pods != read(w, None).snapshot.pods  # deaf
+    assert checks == 12

@@ -52,8 +52,9 @@ from shipyard.autoscaler.disruption.consolidation import (
     SingleNodeConsolidation,
 )
 from shipyard.autoscaler.disruption.emptiness import Emptiness
+from shipyard.autoscaler.disruption.informer import ClusterReader
 from shipyard.autoscaler.disruption.simulation import CurrentSimulation, SchedulingSimulation
-from shipyard.autoscaler.disruption.state import KARPENTER, ClusterState, PoolCache, read_state
+from shipyard.autoscaler.disruption.state import KARPENTER, ClusterState, PoolCache
 from shipyard.autoscaler.disruption.types import (
     DISRUPTION_REASON,
     BudgetMap,
@@ -173,6 +174,13 @@ class DisruptionController:
         self._told: dict[tuple[str, str], str] = {}  # (claim, event reason) -> message
         self._generations: dict[str, object] = {}  # NodePool name -> generation seen
         self._pool_cache = PoolCache()
+        self._reader: ClusterReader | None = None
+
+    def close(self) -> None:
+        """Stop following the cluster's changes (a later pass starts following again)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     # -- watches --------------------------------------------------------------------------------
 
@@ -256,7 +264,9 @@ class DisruptionController:
         return Result(requeue_after=min(wait, self.options.poll))
 
     def _read(self, now: float) -> ClusterState:
-        state = read_state(self._client, self._cloud, now, pools=self._pool_cache)
+        if self._reader is None:  # at the first pass: the kinds it reads are served by then
+            self._reader = ClusterReader(self._client, self._cloud, pools=self._pool_cache)
+        state = self._reader.read(now)
         self.rescheduler.current = SchedulingSimulation(state, nominated=self._nominated(state))
         return state
 

@@ -37,6 +37,7 @@ __all__ = [
     "ClusterState",
     "PoolCache",
     "PoolInfo",
+    "cluster_state",
     "read_state",
     "reschedulable",
 ]
@@ -187,8 +188,21 @@ def read_state(
             for n in client.list("v1", "Namespace", copy=False).items
         },
     )
-    infos = _pools(client, cloud, snap, pools if pools is not None else PoolCache())
     pdbs = list(client.list("policy/v1", "PodDisruptionBudget", copy=False).items)
+    return cluster_state(client, cloud, now, snap, pdbs, pools=pools)
+
+
+def cluster_state(
+    client: Client,
+    cloud: CloudProvider,
+    now: float,
+    snap: Snapshot,
+    pdbs: list[Obj],
+    *,
+    pools: PoolCache | None = None,
+) -> ClusterState:
+    """The pass's state over a read of the cluster (the usable pools are found here)."""
+    infos = _pools(client, cloud, snap, pools if pools is not None else PoolCache())
     return ClusterState(now, snap, infos, pdbs)
 
 

@@ -58,7 +58,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from shipyard.autoscaler.apis import NodePoolView
@@ -250,7 +250,12 @@ class Nomination:
 
 @dataclass
 class Snapshot:
-    """One read of everything a plan needs (shared, read-only objects)."""
+    """One read of everything a plan needs (shared, read-only objects).
+
+    ``bound`` (the non-terminal pods per node name, in the order of ``pods``) and
+    ``by_provider_id`` are derived from the pods and nodes, unless ``derive=False`` says the
+    caller passes them already derived (a reader that keeps them up to date from changes).
+    """
 
     pods: list[Obj]
     nodes: dict[str, Obj]
@@ -260,8 +265,11 @@ class Snapshot:
     namespaces: dict[str, Mapping[str, str]]
     bound: dict[str, list[Obj]] = field(default_factory=dict)
     by_provider_id: dict[str, Obj] = field(default_factory=dict)
+    derive: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, derive: bool) -> None:
+        if not derive:
+            return
         for node in self.nodes.values():
             provider_id = (node.get("spec") or {}).get("providerID")
             if provider_id:
