@@ -31,7 +31,8 @@ so the per-node filter and score work is integer comparisons and dictionary look
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -582,6 +583,20 @@ class PodInfo:
             self.required_affinity or self.preferred_affinity or self.preferred_anti_affinity
         )
         self.spread = _spread_constraints(spec, self.labels)
+        self._equivalence: tuple[object, object, Hashable | None] | None = None
+
+    def equivalence_key(self) -> Hashable | None:
+        """What every scheduling plugin reads of this pod, as one hashable value: equal keys,
+        equal verdicts on the same snapshot (see :mod:`.equivalence`). It is the namespace,
+        the labels, the whole spec (by value, in JSON: ``true``, ``1`` and ``1.0`` differ) and
+        the resolved priority and preemption policy; None when the spec is not plain JSON.
+        Computed once per spec and labels object."""
+        cached = self._equivalence
+        if cached is not None and cached[0] is self.spec and cached[1] is self.labels:
+            return cached[2]
+        key = _equivalence_key(self)
+        self._equivalence = (self.spec, self.labels, key)
+        return key
 
     def with_object(self, pod: Obj, classes: PriorityClasses = _no_classes) -> PodInfo:
         """This info for another version of the pod. The parse is reused when it is the same
@@ -625,6 +640,22 @@ class PodInfo:
 
     def __repr__(self) -> str:
         return f"PodInfo({self.namespace}/{self.name}, node={self.node_name or '-'})"
+
+
+_KEYS: dict[Hashable, Hashable] = {}
+"""Equal keys share one object: pods of a template hold one key, compared by identity."""
+
+
+def _equivalence_key(pod: PodInfo) -> Hashable | None:
+    try:
+        labels = json.dumps(pod.labels, separators=(",", ":"), check_circular=False)
+        spec = json.dumps(pod.spec, separators=(",", ":"), check_circular=False)
+    except (TypeError, ValueError):
+        return None
+    key = (pod.namespace, pod.priority, pod.preemption_policy, labels, spec)
+    if len(_KEYS) >= 4096:
+        _KEYS.clear()
+    return _KEYS.setdefault(key, key)
 
 
 def _same_but_node_name(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:

@@ -222,7 +222,7 @@ def _find_candidates(
     profile: Profile,
     result: ScheduleResult,
     snapshot: Snapshot,
-    budgets: Sequence[DisruptionBudget],
+    read_budgets: Callable[[], Iterable[DisruptionBudget]],
 ) -> tuple[list[Candidate], dict[str, Status]]:
     cycle = result.cycle
     assert cycle is not None
@@ -232,6 +232,7 @@ def _find_candidates(
     if not snapshot.any_below(cycle.pod.priority):
         # no bound pod anywhere is less important: every node answers "no victims"
         return [], {node.name: _NO_VICTIMS for node in potential}
+    budgets = list(read_budgets())  # read only when victims are searched
     statuses: dict[str, Status] = {}
     clean: list[Candidate] = []
     violating: list[Candidate] = []
@@ -277,13 +278,13 @@ def preempt(
     budgets: Iterable[DisruptionBudget] | Callable[[], Iterable[DisruptionBudget]] = (),
 ) -> Preemption:
     """PostFilter for a pod that fits nowhere (``result`` is its failed cycle). ``budgets``
-    may be a function, called only when candidates are searched."""
+    may be a function, called only when some node's pods are searched for victims."""
     pod = result.pod
     reason = not_eligible_reason(pod, snapshot, result.statuses)
     if reason:
         return Preemption(message=f"preemption: {reason}", keep_nomination=True)
-    found = budgets() if callable(budgets) else budgets
-    candidates, statuses = _find_candidates(profile, result, snapshot, list(found))
+    read_budgets = budgets if callable(budgets) else lambda: budgets
+    candidates, statuses = _find_candidates(profile, result, snapshot, read_budgets)
     if not candidates:
         message = fit_error_message(
             result.num_nodes,

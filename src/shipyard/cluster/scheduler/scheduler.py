@@ -49,6 +49,7 @@ from shipyard.cluster.client import Client
 from shipyard.cluster.events import NORMAL, WARNING, EventRecorder
 from shipyard.cluster.podutil import condition, set_condition
 from shipyard.cluster.runtime import Result, Watches
+from shipyard.cluster.scheduler.equivalence import FailureCache, Verdict
 from shipyard.cluster.scheduler.framework import fit_error_message
 from shipyard.cluster.scheduler.podinfo import (
     DEFAULT_SCHEDULER,
@@ -103,6 +104,7 @@ class Scheduler:
         self.profile = Profile(percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         self.snapshot = Snapshot()
         self.queue = SchedulingQueue()
+        self.failures = FailureCache()
         self.queue_key = ObjectKey("scheduling.k8s.io/v1", "SchedulingQueue", "", scheduler_name)
         self._gated: dict[PodKey, PodInfo] = {}
         self._stamp: tuple[float, str] = (-1.0, "")
@@ -179,9 +181,9 @@ class Scheduler:
         elif kind == "Namespace":
             name = str(meta(obj).get("name"))
             if type_ == DELETED:
-                self.snapshot.namespaces.pop(name, None)
+                self.snapshot.remove_namespace(name)
             else:
-                self.snapshot.namespaces[name] = meta(obj).get("labels") or {}
+                self.snapshot.set_namespace(name, meta(obj).get("labels") or {})
         elif kind == "PriorityClass":
             if type_ == DELETED:
                 self.snapshot.remove_priority_class(str(meta(obj).get("name")))
@@ -247,6 +249,11 @@ class Scheduler:
     # -- one scheduling attempt --------------------------------------------------------------
 
     def _attempt(self, queued: QueuedPod, now: float) -> None:
+        known = self.failures.lookup(queued.info, self.snapshot, self.profile)
+        if known is not None:  # an equivalent pod failed on this very snapshot
+            self._record_unschedulable(queued.info, known.message, "", now)
+            self.queue.failed(queued, now, rejected_by=known.rejected_by)
+            return
         try:
             result = self.profile.schedule(queued.info, self.snapshot)
             if result.node is not None:
@@ -309,19 +316,30 @@ class Scheduler:
 
     def _unschedulable(self, queued: QueuedPod, result: ScheduleResult, now: float) -> None:
         info = queued.info
-        message, nominated = result.message, info.nominated_node
+        rejected_by = frozenset(result.rejected_by)
         if result.num_nodes:
-            outcome = preempt(self.profile, result, self.snapshot, self._budgets)
-            if outcome.candidate is not None:
-                self._evict(outcome.candidate, info, now)
-                nominated = outcome.candidate.node
-            elif not outcome.keep_nomination:
-                nominated = ""
-            message = fit_error_message(
-                result.num_nodes, result.statuses.values(), post_filter=outcome.message
-            )
+            message, nominated = self._post_filter(info, result, now)
+        else:
+            message, nominated = result.message, info.nominated_node
+        if not nominated:  # no eviction: the verdict holds for equivalent pods
+            verdict = Verdict(message, rejected_by)
+            self.failures.remember(info, self.snapshot, self.profile, verdict)
         self._record_unschedulable(info, message, nominated, now)
-        self.queue.failed(queued, now, rejected_by=frozenset(result.rejected_by))
+        self.queue.failed(queued, now, rejected_by=rejected_by)
+
+    def _post_filter(self, info: PodInfo, result: ScheduleResult, now: float) -> tuple[str, str]:
+        """Preemption: the full FitError message and the node the pod is nominated to."""
+        outcome = preempt(self.profile, result, self.snapshot, self._budgets)
+        nominated = info.nominated_node
+        if outcome.candidate is not None:
+            self._evict(outcome.candidate, info, now)
+            nominated = outcome.candidate.node
+        elif not outcome.keep_nomination:
+            nominated = ""
+        message = fit_error_message(
+            result.num_nodes, result.statuses.values(), post_filter=outcome.message
+        )
+        return message, nominated
 
     def _budgets(self) -> list[DisruptionBudget]:
         pdbs = self._client.list("policy/v1", "PodDisruptionBudget", copy=False).items

@@ -29,6 +29,10 @@ scheduler holds a lock for a whole cycle, so a cycle still sees one consistent s
 - **Indexes over bound pods**: by label pair (``pods_matching`` starts from the smallest
   bucket of a selector's exact pairs), the pods with required anti-affinity, the pods whose
   affinity terms score others, and the pods nominated to each node by preemption.
+- **Version.** ``Snapshot.version`` moves with every change a cycle could see (a node, a bound
+  pod, a nomination, a namespace, a priority class), so a verdict computed on one version
+  holds for as long as the version stays (see :mod:`.equivalence`). Changes go through the
+  methods, never through the dictionaries directly.
 """
 
 from __future__ import annotations
@@ -226,6 +230,8 @@ class Snapshot:
         self.gated_nodes: set[str] = set()
         self.prefer_tainted_nodes: set[str] = set()
         self.generation = 0
+        self.version = 0
+        """Moves with every change a scheduling cycle could see (see the module docstring)."""
         self._label_index: dict[tuple[str, str], dict[PodKey, PodInfo]] = {}
         self._priorities: Counter[int] = Counter()  # bound pods by priority
         self._order: list[NodeInfo] | None = None
@@ -247,7 +253,7 @@ class Snapshot:
             snap.set_priority_class(PriorityClassInfo.from_object(pc))
         for ns in namespaces:
             md = ns.get("metadata") or {}
-            snap.namespaces[str(md.get("name"))] = md.get("labels") or {}
+            snap.set_namespace(str(md.get("name")), md.get("labels") or {})
         for node in nodes:
             snap.set_node(node)
         for pod in pods:
@@ -258,9 +264,19 @@ class Snapshot:
 
     def set_priority_class(self, pc: PriorityClassInfo) -> None:
         self.priority_classes[pc.name] = pc
+        self.version += 1
 
     def remove_priority_class(self, name: str) -> None:
         self.priority_classes.pop(name, None)
+        self.version += 1
+
+    def set_namespace(self, name: str, labels: Mapping[str, str]) -> None:
+        self.namespaces[name] = labels
+        self.version += 1
+
+    def remove_namespace(self, name: str) -> None:
+        self.namespaces.pop(name, None)
+        self.version += 1
 
     def priority_class(self, name: str | None) -> PriorityClassInfo | None:
         """A class by name (built-in ``system-`` classes too); ``None``: the global default."""
@@ -283,6 +299,7 @@ class Snapshot:
     def set_node(self, node: Obj) -> bool:
         """Add or update a node; True when anything the filters look at changed."""
         name = str((node.get("metadata") or {}).get("name") or "")
+        self.version += 1
         info = self.nodes.get(name)
         if info is None:
             info = self.nodes[name] = NodeInfo(name)
@@ -304,6 +321,7 @@ class Snapshot:
         info = self.nodes.get(name)
         if info is None:
             return
+        self.version += 1
         if info.pods:
             info.node = None  # keep the pods' accounting until they go (a placeholder)
         else:
@@ -356,6 +374,7 @@ class Snapshot:
     def set_pod(self, pod: PodInfo) -> None:
         """Account a pod version: bound and not terminal pods are on their node, others not."""
         old = self.pods.get(pod.key)
+        self.version += 1
         if old is not None and _same_accounting(old, pod):
             self._replace(old, pod)
             return
@@ -383,6 +402,7 @@ class Snapshot:
     def remove_pod(self, key: PodKey) -> PodInfo | None:
         old = self.pods.get(key)
         if old is not None:
+            self.version += 1
             self._unlink(old)
         return old
 
@@ -446,11 +466,18 @@ class Snapshot:
         self.clear_nomination(pod.key)
         if node_name:
             self.nominated.setdefault(node_name, {})[pod.key] = pod
+            self.version += 1
 
     def clear_nomination(self, key: PodKey) -> None:
         for name, pods in list(self.nominated.items()):
-            if pods.pop(key, None) is not None and not pods:
-                del self.nominated[name]
+            if pods.pop(key, None) is not None:
+                self.version += 1
+                if not pods:
+                    del self.nominated[name]
+
+    def is_nominated(self, key: PodKey) -> bool:
+        """Is the pod nominated to some node (its own nomination counts in its cycle)?"""
+        return any(key in pods for pods in self.nominated.values())
 
     def nominated_on(self, node_name: str) -> Iterable[PodInfo]:
         return (self.nominated.get(node_name) or {}).values()
