@@ -210,6 +210,36 @@ def test_wrong_types_are_reported_with_the_value_and_the_expected_type() -> None
 # --- update rules ---------------------------------------------------------------------------
 
 
+def test_an_update_reruns_an_objects_rules_only_when_an_entry_is_not_the_stored_one() -> None:
+    """A new map holding exactly the stored entries (a write's metadata) has the stored
+    content, whose rules passed when it was written; any other map is judged in full."""
+    judged: list[dict[str, Any]] = []
+
+    def rule(obj: dict[str, Any], path: str, errs: schema.Errors) -> None:
+        judged.append(obj)
+        if obj.get("b") == "bad":
+            errs.append(schema.invalid(f"{path}.b", obj["b"], "must not be bad"))
+
+    node = schema.Obj({"a": schema.Str(), "b": schema.Str(), "c": schema.AnyValue()}, rules=(rule,))
+    old: Obj = {"a": "x", "b": None, "c": {"n": 1}}
+
+    def check(new: Obj) -> list[FieldError]:
+        errs: schema.Errors = []
+        node.check_update(new, old, "spec", errs)
+        return errs
+
+    assert check({**old}) == [] and judged == []
+    for new, paths in (
+        ({**old, "b": "bad"}, ["spec.b"]),  # a changed entry
+        ({**old, "c": {"n": 1}}, []),  # equal, but not the stored part itself
+        ({"a": "x", "c": old["c"]}, []),  # an entry dropped
+        ({**old, "d": None}, ["spec.d"]),  # a null that was not stored: an unknown field
+    ):
+        judged.clear()
+        assert [e.path for e in check(new)] == paths
+        assert judged == [new]
+
+
 def test_deployment_selector_is_immutable_but_scale_and_image_may_change() -> None:
     old = fixture("deployment")
     new = json_copy(old)

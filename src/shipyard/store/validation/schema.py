@@ -182,6 +182,7 @@ def _wrong_type(path: str, value: Any, expected: str) -> FieldError:
 
 
 _FALSY_VALUES = (int, float, bool)  # 0 and false are values, not "unset"
+_ABSENT: Any = object()  # a key missing from a stored object (None is a stored value)
 
 
 def is_empty(value: Any) -> bool:
@@ -258,7 +259,8 @@ class Schema:
 
     def check_update(self, value: Any, old: Any, path: str, errs: Errors) -> None:
         """``check`` of an update's value, given the stored ``old`` one: ``Obj`` skips the
-        parts that are the very objects already stored (validated when they were written)."""
+        parts that are the very objects already stored (validated when they were written),
+        and its rules too when every entry is the stored one (a new map of stored parts)."""
         self.check(value, path, errs)
 
 
@@ -638,16 +640,26 @@ class Obj(Schema):
             self.check(value, path, errs)
             return
         get, before = self.fields.get, old.get
+        # Whether every entry is the stored one itself (and no other is stored): then this
+        # object's content is the stored object's, its rules passed when that was written,
+        # and they are not run again (a write's metadata map is new, its entries are not).
+        same = len(value) == len(old)
         for key, item in value.items():
+            stored = before(key, _ABSENT)
+            if item is not stored:
+                same = False
             schema = get(key)
             if schema is None:
                 if not self.open:
                     errs.append(unknown_field(child(path, str(key))))
-            elif item is None or item is before(key):
+            elif item is None or item is stored:
                 pass  # unset, or the stored part itself
             elif type(item) is not schema.fast or (schema.ok is not None and item not in schema.ok):
-                schema.check_update(item, before(key), f"{path}.{key}" if path else key, errs)
-        self._finish(value, path, errs)
+                if stored is _ABSENT:
+                    stored = None
+                schema.check_update(item, stored, f"{path}.{key}" if path else key, errs)
+        if not same:
+            self._finish(value, path, errs)
 
     def _finish(self, value: dict[str, Any], path: str, errs: Errors) -> None:
         for key in self.required:
