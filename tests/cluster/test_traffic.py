@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from shipyard.cluster.client import EmbeddedClient
+from shipyard.cluster.metrics import PerPodRouting
 from shipyard.cluster.runtime import Manager
 from shipyard.cluster.services import EndpointsController
 from shipyard.cluster.traffic import TrafficModel, routable_pods
@@ -20,10 +22,17 @@ Obj = dict[str, Any]
 
 @dataclass
 class FakeServing:
-    """ServingPods: capacity per pod (absent: not serving), and the load each pod got."""
+    """ServingPods: capacity per pod (absent: not serving), and the load each pod got; routes
+    pod by pod."""
 
     capacities: dict[str, float] = field(default_factory=dict)
     loads: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.router = PerPodRouting(self)
+
+    def route(self, source: tuple[str, str], pods: Sequence[tuple[str, str]], each: float) -> float:
+        return self.router.route(source, pods, each)
 
     def capacity(self, namespace: str, name: str) -> float:
         return self.capacities.get(name, 0.0)

@@ -14,14 +14,22 @@ that instant:
 2. **Spread.** The tick's requests are shared evenly between the routed pods (kube-proxy's
    iptables/nftables modes balance at random per connection; the even split is its
    expectation, and keeps a run deterministic).
-3. **Serve.** A pod serves ``min(share, capacity)`` where ``capacity`` comes from the
-   :class:`~shipyard.cluster.metrics.ServingPods` seam (0 when the pod is not actually
-   serving — stopped, crashed, gone — although the endpoints still list it: exactly the
-   window in which a real rollout drops requests). The rest fails. No routable endpoint:
-   everything fails.
-4. **Load.** ``record_load(pod, rps)`` tells the runtime what each pod receives (the sum over
-   every load routed to it), so CPU usage — and through it a HorizontalPodAutoscaler —
-   follows traffic; a pod that stops receiving traffic is told ``0``.
+3. **Serve and load.** One call per Service, ``route(service, pods, share)`` on the
+   :class:`~shipyard.cluster.metrics.ServingPods` seam, tells the runtime that each routed
+   pod receives ``share`` from this Service (a pod's load is the sum over every Service
+   routed to it), so CPU usage — and through it a HorizontalPodAutoscaler — follows
+   traffic, and returns what the pods serve: each ``min(share, capacity)``, the capacity
+   being 0 when the pod is not actually serving — stopped, crashed, gone — although the
+   endpoints still list it: exactly the window in which a real rollout drops requests. The
+   rest fails. No routable endpoint: everything fails. A Service no longer routed (no
+   endpoint, its load removed, the model stopped) is routed to no pod, so its pods' load
+   drops to 0.
+
+The routed pods are the same tuple from tick to tick until the endpoints change, so a
+runtime can tell that only the rate changed: the simulated runtime then answers from the
+multiset of its pods' capacities, and a tick costs work per Service rather than per pod.
+(Served is summed per group of equal capacities, ``count × min(share, capacity)``; it may
+differ from a pod-by-pod sum in the last bits of the float.)
 
 The tick at time ``t`` accounts for the interval ``(t - tick, t]`` with the routing seen at
 ``t``. Totals per Service and a per-tick time series are kept for reports:
@@ -157,10 +165,11 @@ class TrafficModel:
         self._clock = clock
         self._tick = float(tick_seconds)
         self._loads: dict[tuple[str, str], _Load] = {}
-        self._loaded: dict[PodRef, float] = {}
+        self._routed: set[tuple[str, str]] = set()  # the Services routed to last tick
         self._timer: TimerHandle | None = None
-        # The routed pods of each Service, until its EndpointSlices or Endpoints change.
-        self._routes: dict[tuple[str, str], list[PodRef]] = {}
+        # The routed pods of each Service, until its EndpointSlices or Endpoints change: the
+        # same tuple each tick tells the runtime that the membership is unchanged.
+        self._routes: dict[tuple[str, str], tuple[PodRef, ...]] = {}
         self._unlisten: Callable[[], None] | None = None
 
     # -- configuration -----------------------------------------------------------------------
@@ -198,9 +207,9 @@ class TrafficModel:
             self._unlisten()
             self._unlisten = None
         self._routes.clear()
-        for namespace, name in sorted(self._loaded):
-            self._serving.record_load(namespace, name, 0.0)
-        self._loaded.clear()
+        for source in sorted(self._routed):
+            self._serving.route(source, (), 0.0)
+        self._routed.clear()
 
     # -- results -----------------------------------------------------------------------------
 
@@ -225,38 +234,32 @@ class TrafficModel:
     def step(self) -> None:
         """Account one tick ending now (the timer calls this; tests may too)."""
         now = self._clock.now()
-        loads: dict[PodRef, float] = {}
+        for source in sorted(self._routed - self._loads.keys()):  # loads removed since
+            self._serving.route(source, (), 0.0)
+        self._routed &= self._loads.keys()
         for key in sorted(self._loads):
             load = self._loads[key]
-            sample = self._route(load, now, loads)
+            sample = self._route(key, load, now)
             load.stats.add(sample, self._tick)
             load.series.append(sample)
-        for pod in sorted(self._loaded.keys() - loads.keys()):
-            self._serving.record_load(pod[0], pod[1], 0.0)
-        # In routing order (Services sorted, pods in slice order): deterministic, and no sort
-        # of every routed pod each tick.
-        for pod, rps in loads.items():
-            self._serving.record_load(pod[0], pod[1], rps)
-        self._loaded = loads
 
-    def _route(self, load: _Load, now: float, loads: dict[PodRef, float]) -> TrafficSample:
+    def _route(self, key: tuple[str, str], load: _Load, now: float) -> TrafficSample:
         rps = load.rps(now)
         pods = self._routable(load.namespace, load.service)
         if not pods:
+            if key in self._routed:
+                self._serving.route(key, (), 0.0)
+                self._routed.discard(key)
             return TrafficSample(now, rps, 0.0, rps, 0)
-        share = rps / len(pods)
-        served = 0.0
-        for pod in pods:
-            served += min(share, max(0.0, self._serving.capacity(pod[0], pod[1])))
-            loads[pod] = loads.get(pod, 0.0) + share
-        served = min(served, rps)
+        served = min(self._serving.route(key, pods, rps / len(pods)), rps)
+        self._routed.add(key)
         return TrafficSample(now, rps, served, rps - served, len(pods))
 
-    def _routable(self, namespace: str, service: str) -> list[PodRef]:
+    def _routable(self, namespace: str, service: str) -> tuple[PodRef, ...]:
         key = (namespace, service)
         pods = self._routes.get(key)
         if pods is None:
-            pods = self._routes[key] = self._read_routes(namespace, service)
+            pods = self._routes[key] = tuple(self._read_routes(namespace, service))
         return pods
 
     def _read_routes(self, namespace: str, service: str) -> list[PodRef]:

@@ -69,12 +69,20 @@ are never adopted (their containers were stopped). New sandboxes never get an IP
 one holds.
 
 **Metrics.** As :class:`~shipyard.cluster.metrics.PodMetrics`, a pod's CPU usage is the sum
-over its running containers of ``idle + per_rps × recorded load``, each capped by that
-container's CPU limit (the cgroup quota); ``None`` when nothing runs. As
-:class:`~shipyard.cluster.metrics.ServingPods`, a pod's capacity is its first container's
+over its running containers of ``idle + per_rps × load``, each capped by that container's CPU
+limit (the cgroup quota); ``None`` when nothing runs. The load is the pod's ``record_load``
+value plus the ``rps_each`` of every Service that ``route`` sends to it (in Service order).
+As :class:`~shipyard.cluster.metrics.ServingPods`, a pod's capacity is its first container's
 ``capacity_rps`` (the application; sidecars do not limit it) while every regular container is
 running, not stopping, not hung and ready-capable (``ready`` and ``ready_after_seconds``
-elapsed), else 0; ``record_load`` stores the rate the traffic model sends it.
+elapsed), else 0. ``route`` works from a :class:`~shipyard.cluster.metrics.RouteTable`: each
+routed pod's capacity is kept with the instant its timeline may next change it (running,
+ready, hung, exited) and asked again only then or after a start, stop, removal or adoption of
+the pod. As :class:`~shipyard.cluster.metrics.GroupedPodMetrics`, a pod's usage key is its
+running containers' (idle, per_rps, limit), the Services routing to it and its recorded load
+— interned, so pods alike share the very same key — valid until one of those containers
+starts or stops running; listeners hear of every start, stop, removal, adoption, change of
+the Services routing to a pod and recorded load.
 """
 
 from __future__ import annotations
@@ -84,7 +92,7 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +105,7 @@ from shipyard.cluster.kubelet.runtime import (
     ProbeKind,
     ProbeResult,
 )
+from shipyard.cluster.metrics import RouteTable
 from shipyard.cluster.podutil import quantity_units
 from shipyard.core.clock import Clock
 from shipyard.core.objects import Obj, meta
@@ -118,6 +127,9 @@ RUNTIME_VERSION = f"{RUNTIME_NAME}://0.1.0"
 EXIT_SIGKILL = 137
 MIN_GRACE_AFTER_HOOK = 2.0  # kuberuntime's minimumGracePeriodInSeconds
 _NONE_WORDS = frozenset({"", "none", "never", "null"})
+
+PodRef = tuple[str, str]
+_Cpu = tuple[float, float, int | None]  # a running container's (idle, per rps, limit)
 
 
 @dataclass(frozen=True)
@@ -259,6 +271,12 @@ class _Instance:
             return ContainerState.RUNNING
         return ContainerState.WAITING
 
+    @property
+    def cpu(self) -> _Cpu:
+        """What its CPU usage depends on besides the load: (idle, per request/s, limit)."""
+        p = self.profile
+        return p.cpu_millicores_idle, p.cpu_millicores_per_rps, self.limit_millicores
+
     def created(self, now: float) -> bool:
         return self.running_at is not None and self.running_at <= now
 
@@ -323,6 +341,22 @@ class _Instance:
         return min(future) if future else None
 
 
+class _UsageKey:
+    """A ``usage_key``: interned by the runtime, so it compares and hashes by identity."""
+
+    __slots__ = ("containers", "explicit", "sources")
+
+    def __init__(
+        self, containers: tuple[_Cpu, ...], sources: tuple[PodRef, ...], explicit: float
+    ) -> None:
+        self.containers = containers  # the running containers, in the order usage adds them
+        self.sources = sources  # the sources routing to the pod (RouteTable.sources)
+        self.explicit = explicit  # its record_load value
+
+    def __repr__(self) -> str:
+        return f"_UsageKey({self.containers!r}, {self.sources!r}, {self.explicit!r})"
+
+
 @dataclass
 class _Sandbox:
     uid: str
@@ -367,6 +401,10 @@ class SimulatedRuntime:
         self._used_ips: set[str] = set()
         self._removed: set[str] = set()  # uids of removed pods: never adopted again
         self._lock = threading.RLock()
+        self._routes = RouteTable(self._capacity_until)
+        self._listeners: list[Callable[[str, str], None]] = []
+        self._usage_keys: dict[tuple[Any, ...], _UsageKey] = {}
+        self._no_usage = _UsageKey((), (), 0.0)
 
     @property
     def version(self) -> str:
@@ -381,24 +419,32 @@ class SimulatedRuntime:
 
     def start(self, pod: Obj, container: str) -> None:
         with self._lock:
-            spec, init = _container_spec(pod, container)
-            if spec is None:
-                raise ValueError(f"pod {_pod_name(pod)} has no container {container!r}")
-            sandbox = self._sandbox(pod)
-            now = self._clock.now()
-            latest = sandbox.latest(container)
-            if (
-                latest is not None
-                and latest.created(now)
-                and latest.state(now) is not (ContainerState.EXITED)
-            ):
-                return  # already running: starting is idempotent
-            instances = sandbox.instances.setdefault(container, [])
-            if latest is not None and not latest.created(now):
-                instances.pop()  # a failed or abandoned pull is replaced, not counted
-            attempt = instances[-1].attempt + 1 if instances else 0
-            instances.append(self._new_instance(pod, sandbox, spec, attempt, init=init))
-            del instances[:-2]
+            if not self._start(pod, container):
+                return
+            self._routes.invalidate(_ref(pod))
+        self._notify(_ref(pod))
+
+    def _start(self, pod: Obj, container: str) -> bool:
+        """Start the container unless it runs; False when it did."""
+        spec, init = _container_spec(pod, container)
+        if spec is None:
+            raise ValueError(f"pod {_pod_name(pod)} has no container {container!r}")
+        sandbox = self._sandbox(pod)
+        now = self._clock.now()
+        latest = sandbox.latest(container)
+        if (
+            latest is not None
+            and latest.created(now)
+            and latest.state(now) is not (ContainerState.EXITED)
+        ):
+            return False  # already running: starting is idempotent
+        instances = sandbox.instances.setdefault(container, [])
+        if latest is not None and not latest.created(now):
+            instances.pop()  # a failed or abandoned pull is replaced, not counted
+        attempt = instances[-1].attempt + 1 if instances else 0
+        instances.append(self._new_instance(pod, sandbox, spec, attempt, init=init))
+        del instances[:-2]
+        return True
 
     def stop(self, pod: Obj, grace_seconds: float, *, container: str | None = None) -> None:
         with self._lock:
@@ -409,6 +455,8 @@ class SimulatedRuntime:
             for name, instances in sandbox.instances.items():
                 if instances and container in (None, name):
                     self._stop_instance(pod, instances, grace_seconds, now)
+            self._routes.invalidate(_ref(pod))
+        self._notify(_ref(pod))
 
     def status(self, pod: Obj) -> PodRuntimeStatus:
         with self._lock:
@@ -455,9 +503,12 @@ class SimulatedRuntime:
                 return
             self._used_ips.discard(sandbox.ip)
             name = (sandbox.namespace, sandbox.name)
-            if self._by_name.get(name) == sandbox.uid:
-                del self._by_name[name]
-                self._load.pop(name, None)
+            if self._by_name.get(name) != sandbox.uid:
+                return
+            del self._by_name[name]
+            self._load.pop(name, None)
+            self._routes.invalidate(name)
+        self._notify(name)
 
     def adopt(self, pod: Obj) -> bool:
         with self._lock:
@@ -474,7 +525,9 @@ class SimulatedRuntime:
                     sandbox.instances[name] = [
                         self._adopted_instance(pod, sandbox, spec, r, init=init) for r in instances
                     ]
-            return True
+            self._routes.invalidate(_ref(pod))
+        self._notify(_ref(pod))
+        return True
 
     # -- PodMetrics and ServingPods -------------------------------------------------------------
 
@@ -484,11 +537,14 @@ class SimulatedRuntime:
             if sandbox is None:
                 return None
             now = self._clock.now()
-            rps = self._load.get((namespace, name), 0.0)
+            pod = (namespace, name)
+            rps = self._load.get(pod, 0.0)
+            for source in self._routes.sources(pod):
+                rps += self._routes.rps_each(source)
             total: float | None = None
             for inst in sandbox.all_latest():
                 if inst.state(now) is ContainerState.RUNNING:
-                    total = _container_cpu(inst, rps) + (total or 0.0)
+                    total = _container_cpu(inst.cpu, rps) + (total or 0.0)
             return total
 
     def capacity(self, namespace: str, name: str) -> float:
@@ -506,10 +562,96 @@ class SimulatedRuntime:
             return first.profile.capacity_rps if first is not None else 0.0
 
     def record_load(self, namespace: str, name: str, rps: float) -> None:
+        pod = (namespace, name)
         with self._lock:
-            self._load[(namespace, name)] = max(0.0, rps)
+            before = self._load.get(pod, 0.0)
+            if rps > 0:
+                self._load[pod] = float(rps)
+            else:  # 0 + the routed load is the routed load: no entry keeps keys shared
+                self._load.pop(pod, None)
+            if self._load.get(pod, 0.0) == before:
+                return
+        self._notify(pod)
+
+    def route(self, source: tuple[str, str], pods: Sequence[PodRef], rps_each: float) -> float:
+        with self._lock:
+            served, changed = self._routes.route(source, pods, rps_each, self._clock.now())
+        if changed and self._listeners:
+            for pod in changed:
+                self._notify(pod)
+        return served
+
+    # -- GroupedPodMetrics ----------------------------------------------------------------------
+
+    def usage_key(self, namespace: str, name: str) -> tuple[Hashable, float]:
+        with self._lock:
+            pod = (namespace, name)
+            sandbox = self._named(namespace, name)
+            if sandbox is None:
+                return self._no_usage, math.inf
+            now = self._clock.now()
+            until = math.inf
+            running: list[_Cpu] = []
+            for inst in sandbox.all_latest():
+                if inst.state(now) is ContainerState.RUNNING:
+                    running.append(inst.cpu)
+                until = min(until, _next_state_change(inst, now))
+            if not running:
+                return self._no_usage, until
+            parts = (tuple(running), self._routes.sources(pod), self._load.get(pod, 0.0))
+            key = self._usage_keys.get(parts)
+            if key is None:
+                key = self._usage_keys[parts] = _UsageKey(*parts)
+            return key, until
+
+    def usage_of(self, key: Hashable) -> float | None:
+        if not isinstance(key, _UsageKey) or not key.containers:
+            return None
+        with self._lock:
+            rps = key.explicit
+            for source in key.sources:
+                rps += self._routes.rps_each(source)
+        total: float | None = None
+        for cpu in key.containers:
+            total = _container_cpu(cpu, rps) + (total or 0.0)
+        return total
+
+    def add_usage_listener(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return remove
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _notify(self, pod: PodRef) -> None:
+        """Tell the usage listeners (outside the lock) that ``pod``'s key may have changed."""
+        for callback in list(self._listeners):
+            callback(pod[0], pod[1])
+
+    def _capacity_until(self, pod: PodRef, now: float) -> tuple[float, float]:
+        """``capacity(pod)`` at ``now``, and the instant before which no timeline changes it."""
+        sandbox = self._named(*pod)
+        if sandbox is None:
+            return 0.0, math.inf
+        until = math.inf
+        serving = True
+        first: _Instance | None = None
+        for container in sandbox.regular:
+            inst = sandbox.latest(container)
+            if inst is None:
+                serving = False
+                continue
+            until = min(until, _next_serving_change(inst, now))
+            serving = serving and _serving(inst, now)
+            first = first or inst
+        capacity = first.profile.capacity_rps if serving and first is not None else 0.0
+        return capacity, until
 
     def _sandbox(self, pod: Obj, *, ip: str = "") -> _Sandbox:
         uid = _uid(pod)
@@ -708,12 +850,39 @@ def _natural_exit(
     return None, profile.exit_code
 
 
-def _container_cpu(inst: _Instance, rps: float) -> float:
-    p = inst.profile
-    usage = p.cpu_millicores_idle + p.cpu_millicores_per_rps * rps
-    if inst.limit_millicores is not None:
-        usage = min(usage, float(inst.limit_millicores))
+def _container_cpu(cpu: _Cpu, rps: float) -> float:
+    idle, per_rps, limit = cpu
+    usage = idle + per_rps * rps
+    if limit is not None:
+        usage = min(usage, float(limit))
     return usage
+
+
+def _next_state_change(inst: _Instance, now: float) -> float:
+    """The next instant after ``now`` at which the instance may start or stop running."""
+    end = inst.finish()
+    times = (inst.running_at, end[0] if end is not None else None)
+    return min((t for t in times if t is not None and t > now), default=math.inf)
+
+
+def _next_serving_change(inst: _Instance, now: float) -> float:
+    """The next instant after ``now`` at which ``_serving(inst, ...)`` may change."""
+    running_at = inst.running_at
+    if running_at is None:
+        return math.inf
+    end = inst.finish()
+    times = (
+        running_at,
+        running_at + inst.profile.ready_after_seconds,
+        inst.hang_at(),
+        end[0] if end is not None else None,
+    )
+    return min((t for t in times if t is not None and t > now), default=math.inf)
+
+
+def _ref(pod: Obj) -> PodRef:
+    md = meta(pod)
+    return str(md.get("namespace") or ""), str(md.get("name") or "")
 
 
 def _serving(inst: _Instance | None, now: float) -> bool:
