@@ -88,6 +88,7 @@ the Services routing to a pod and recorded load.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import math
@@ -271,9 +272,10 @@ class _Instance:
             return ContainerState.RUNNING
         return ContainerState.WAITING
 
-    @property
+    @functools.cached_property
     def cpu(self) -> _Cpu:
-        """What its CPU usage depends on besides the load: (idle, per request/s, limit)."""
+        """What its CPU usage depends on besides the load: (idle, per request/s, limit); the
+        profile and the limit are fixed at start."""
         p = self.profile
         return p.cpu_millicores_idle, p.cpu_millicores_per_rps, self.limit_millicores
 
