@@ -72,6 +72,7 @@ from shipyard.core.clock import format_time
 from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, ObjectKey, meta
 from shipyard.store.backends import DELETED
+from shipyard.store.patch import apply_patch
 from shipyard.store.watch import WatchEvent
 
 __all__ = ["BATCH", "Scheduler"]
@@ -410,15 +411,36 @@ class Scheduler:
         self._gated.clear()
 
     def _patch_status(self, info: PodInfo, status: Mapping[str, Any]) -> None:
+        """A strategic merge patch of the pod's status (see :meth:`_update_status`)."""
         try:
-            self._client.patch(
-                "v1", "Pod", info.name, {"status": dict(status)}, namespace=info.namespace,
-                patch_type="strategic", subresource="status",
-            )  # fmt: skip
+            if not self._update_status(info, status):
+                self._client.patch(
+                    "v1", "Pod", info.name, {"status": dict(status)}, namespace=info.namespace,
+                    patch_type="strategic", subresource="status",
+                )  # fmt: skip
         except NotFoundError:
             pass
         except ShipyardError as e:
             log.warning("status of %s/%s not written: %s", info.namespace, info.name, e)
+
+    def _update_status(self, info: PodInfo, status: Mapping[str, Any]) -> bool:
+        """The patch, written as a status update of the version the scheduler holds, merged
+        by the store's own strategic merge: the very write the patch makes while that version
+        is the stored one, without copying the whole pod to merge into and the result back.
+        False when it is not the stored version (a conflict: the patch merges into the
+        stored one) or carries no resourceVersion to check."""
+        obj = info.obj
+        if not meta(obj).get("resourceVersion"):
+            return False
+        base = {"status": obj["status"]} if "status" in obj else {}
+        merged = apply_patch(
+            base, {"status": dict(status)}, "strategic", api_version="v1", kind="Pod"
+        )
+        try:
+            self._client.update_status({**obj, "status": merged["status"]}, handoff=True)
+        except ConflictError:
+            return False
+        return True
 
 
 _FOLLOWED = frozenset({"Pod", "Node", "Namespace", "PriorityClass"})
