@@ -76,15 +76,16 @@ class EmbeddedCluster:
         )
         self.scheduler = Scheduler(self.client)
         self.manager = Manager(self.client, self.clock)
+        self.hpa = HorizontalPodAutoscalerController(
+            self.client, self.runtime, sync_period=opts.hpa_sync_period
+        )
         for controller in (
             self.scheduler,
             DeploymentController(self.client),
             ReplicaSetController(self.client),
             DaemonSetController(self.client),
             JobController(self.client),
-            HorizontalPodAutoscalerController(
-                self.client, self.runtime, sync_period=opts.hpa_sync_period
-            ),
+            self.hpa,
             EndpointsController(self.client),
             DisruptionController(self.client),
             PodGCController(self.client),
@@ -114,4 +115,5 @@ class EmbeddedCluster:
         self.traffic.stop()
         self.manager.stop()
         self.kubelets.close()
+        self.hpa.close()
         self._started = False

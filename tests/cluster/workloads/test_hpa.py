@@ -2,11 +2,16 @@
 
 A ``FakeMetrics`` gives every pod the CPU usage the test sets, and ``FollowReplicas`` (a
 stand-in for the Deployment and ReplicaSet controllers and the kubelet) keeps the target's
-pods at ``spec.replicas``, each Running and Ready from the moment it is created.
+pods at ``spec.replicas``, each Running and Ready from the moment it is created. Every
+controller test runs twice: with ``FakeMetrics`` the HPA reads each pod at each sync; with
+``GroupedFakeMetrics`` (the same usage, offered per group of pods alike) it keeps its pods from
+the change stream and reads one sample per group.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +53,31 @@ class FakeMetrics:
 
     def pod_cpu_usage(self, namespace: str, name: str) -> float | None:
         return self.overrides.get(name, self.per_pod)
+
+
+@dataclass
+class GroupedFakeMetrics(FakeMetrics):
+    """``FakeMetrics`` as a ``GroupedPodMetrics``: pods without an override share one key."""
+
+    listeners: list[Callable[[str, str], None]] = field(default_factory=list)
+
+    def usage_key(self, namespace: str, name: str) -> tuple[Hashable, float]:
+        return (("pod", name) if name in self.overrides else "shared"), math.inf
+
+    def usage_of(self, key: Hashable) -> float | None:
+        if isinstance(key, tuple):
+            return self.overrides.get(str(key[1]))
+        return self.per_pod
+
+    def add_usage_listener(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        self.listeners.append(callback)
+        return lambda: self.listeners.remove(callback)
+
+    def override(self, name: str, usage: float | None) -> None:
+        """Give one pod its own usage (and tell the HPA its key changed)."""
+        self.overrides[name] = usage
+        for listener in list(self.listeners):
+            listener("default", name)
 
 
 @dataclass
@@ -114,9 +144,9 @@ def env() -> Env:
     return new_client()
 
 
-@pytest.fixture
-def metrics() -> FakeMetrics:
-    return FakeMetrics()
+@pytest.fixture(params=["per-pod", "grouped"])
+def metrics(request: pytest.FixtureRequest) -> FakeMetrics:
+    return FakeMetrics() if request.param == "per-pod" else GroupedFakeMetrics()
 
 
 def start(env: Env, metrics: FakeMetrics, hpa: Obj, *, replicas: int = 3) -> Manager:
@@ -565,3 +595,156 @@ def test_a_pod_classified_again_later_gets_the_verdict_of_that_time(
     for step in steps:
         now += step
         assert classify_pod(pod, 100.0, now).state == _state_uncached(pod, now)
+
+
+# --- reading pods per group gives what reading every pod gives ------------------------------
+
+_SAMPLE = st.builds(
+    PodSample,
+    name=st.sampled_from(["a", "b", "c", "d"]),
+    state=st.sampled_from(["ready", "unready", "missing", "ignored"]),
+    usage=st.one_of(st.none(), st.integers(0, 900)),
+    request=st.sampled_from([0, 100, 200, 250]),
+    missing_request=st.sampled_from(["", "", "", "side"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    groups=st.lists(st.tuples(_SAMPLE, st.integers(1, 4)), min_size=1, max_size=5),
+    current=st.integers(1, 20),
+    target=st.sampled_from([30, 50, 100, 150]),
+)
+def test_a_counted_sample_is_the_same_as_that_many_pods(
+    groups: list[tuple[PodSample, int]], current: int, target: int
+) -> None:
+    counted = [
+        PodSample(s.name, s.state, s.usage, s.request, s.missing_request, n) for s, n in groups
+    ]
+    # Each pod its own sample; the names stay in the same order, the first one keeps its name.
+    one_by_one = [
+        PodSample(s.name + "~" * i, s.state, s.usage, s.request, s.missing_request)
+        for s, n in groups
+        for i in range(n)
+    ]
+    for calculate in (utilization_replicas, average_value_replicas):
+        try:
+            expected: object = calculate(current, one_by_one, target, TOLERANCE)
+        except ReplicaCalculationError as e:
+            expected = str(e)
+        try:
+            got: object = calculate(current, counted, target, TOLERANCE)
+        except ReplicaCalculationError as e:
+            got = str(e)
+        assert got == expected
+
+
+_POD_STEP = st.one_of(
+    st.tuples(
+        st.just("create"),
+        st.integers(0, 7),  # which pod
+        st.sampled_from(["Running", "Running", "Pending", "Failed"]),
+        st.booleans(),  # ready
+        st.integers(0, 400),  # started this many seconds ago
+        st.sampled_from(["web", "web", "other"]),
+    ),
+    st.tuples(st.just("relabel"), st.integers(0, 7), st.sampled_from(["web", "other"])),
+    st.tuples(st.just("terminate"), st.integers(0, 7)),
+    st.tuples(st.just("delete"), st.integers(0, 7)),
+    st.tuples(st.just("override"), st.integers(0, 7), st.sampled_from([None, 40.0, 300.0])),
+    st.tuples(st.just("load"), st.sampled_from([None, 20.0, 100.0, 180.0, 400.0])),
+    st.tuples(st.just("wait"), st.integers(1, 120)),
+)
+
+
+def _pod_names(client: EmbeddedClient) -> set[str]:
+    return {p["metadata"]["name"] for p in client.list("v1", "Pod", namespace="default").items}
+
+
+def _create(env: Env, index: int, *pod: Any) -> None:
+    phase, ready, age, app = pod
+    clock, client = env
+    now = clock.now()
+    name = f"web-{index}"
+    if name in _pod_names(client):
+        return
+    condition = {"type": "Ready", "status": "True" if ready else "False"}
+    condition["lastTransitionTime"] = format_time(now - age // 2)
+    status: Obj = {"phase": phase, "conditions": [condition]}
+    if phase != "Pending":
+        status["startTime"] = format_time(now - age)
+    pod = make_pod(name, cpu="200m", labels={"app": app}, status=status)
+    pod["metadata"]["finalizers"] = ["test/hold"]
+    client.create(pod)
+
+
+def _relabel(env: Env, index: int, app: str) -> None:
+    client = env[1]
+    if f"web-{index}" in _pod_names(client):
+        patch = {"metadata": {"labels": {"app": app}}}
+        client.patch("v1", "Pod", f"web-{index}", patch, namespace="default")
+
+
+def _terminate(env: Env, index: int) -> None:
+    if f"web-{index}" in _pod_names(env[1]):
+        env[1].delete("v1", "Pod", f"web-{index}", namespace="default")
+
+
+def _delete(env: Env, index: int) -> None:
+    client, name = env[1], f"web-{index}"
+    if name in _pod_names(client):
+        client.patch("v1", "Pod", name, {"metadata": {"finalizers": None}}, namespace="default")
+        if name in _pod_names(client):
+            client.delete("v1", "Pod", name, namespace="default")
+
+
+def _apply(env: Env, metrics: FakeMetrics, step: tuple[Any, ...]) -> None:
+    kind, *args = step
+    if kind == "override":
+        index, usage = args
+        if isinstance(metrics, GroupedFakeMetrics):
+            metrics.override(f"web-{index}", usage)
+        else:
+            metrics.overrides[f"web-{index}"] = usage
+    elif kind == "load":
+        metrics.per_pod = args[0]
+    elif kind == "wait":
+        env[0].advance(args[0])
+    else:
+        actions: dict[str, Callable[..., None]] = {
+            "create": _create, "relabel": _relabel, "terminate": _terminate, "delete": _delete,
+        }  # fmt: skip
+        actions[kind](env, *args)
+
+
+def _view(client: EmbeddedClient) -> tuple[object, ...]:
+    status = hpa_status(client)
+    return (
+        replicas(client),
+        status.get("desiredReplicas"),
+        status.get("currentMetrics"),
+        [(c["type"], c["status"], c["reason"], c["message"]) for c in status["conditions"]],
+        sorted(e["message"] for e in client.list("v1", "Event", namespace="default").items),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(_POD_STEP, min_size=1, max_size=25))
+def test_grouped_reading_agrees_with_reading_every_pod(steps: list[tuple[Any, ...]]) -> None:
+    runs = []
+    for metrics in (FakeMetrics(), GroupedFakeMetrics()):
+        env = new_client()
+        clock, client = env
+        manager = Manager(client, clock)
+        manager.add(HorizontalPodAutoscalerController(client, metrics))
+        manager.start()
+        client.create(make_deployment("web", replicas=3, cpu="200m"))
+        client.create(make_hpa(50, max_replicas=20))
+        runs.append((env, metrics))
+    for step in steps:
+        views = []
+        for env, metrics in runs:
+            _apply(env, metrics, step)
+            env[0].advance(SYNC)
+            views.append(_view(env[1]))
+        assert views[0] == views[1], step

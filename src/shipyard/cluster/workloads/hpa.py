@@ -7,6 +7,10 @@ Reproduces ``pkg/controller/podautoscaler`` (``autoscaling/v2``) of current Kube
   ``spec.selector``), the pods that selector matches and their CPU usage from a
   :class:`~shipyard.cluster.metrics.PodMetrics` (metrics-server). A new HPA is reconciled at
   once (Kubernetes waits one period); its own status writes do not wake it.
+- **Reading pods**: with a :class:`~shipyard.cluster.metrics.GroupedPodMetrics` (the
+  simulated runtime) each HPA's pods are kept from the Pod change stream in groups of pods
+  alike, and a sync reads one sample per group (:mod:`.hpa_pods`); with any other
+  ``PodMetrics`` the pods are listed and read one by one. Both give the same samples.
 - **Replica calculator** (``replica_calculator.go``), for ``Resource`` ``cpu`` metrics with a
   ``Utilization`` target (usage / request, in whole percent, truncated) or an ``AverageValue``
   target (millicores): ``desired = ceil(ratio × ready pods)``, unchanged while the ratio is
@@ -50,13 +54,14 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from shipyard.cluster.client import Client
 from shipyard.cluster.events import NORMAL, WARNING, EventRecorder
-from shipyard.cluster.metrics import PodMetrics
+from shipyard.cluster.metrics import GroupedPodMetrics, PodMetrics
 from shipyard.cluster.podutil import condition, set_condition
 from shipyard.cluster.runtime import Result, Watches
+from shipyard.cluster.workloads.hpa_pods import PodTrackers
 from shipyard.core.clock import format_time, parse_time
 from shipyard.core.errors import InvalidError, NotFoundError, ShipyardError
 from shipyard.core.objects import (
@@ -120,11 +125,11 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class PodSample:
-    """A pod as the replica calculator sees it.
+    """A pod as the replica calculator sees it, or ``count`` pods that it sees alike.
 
     ``state`` is ``ready``, ``unready``, ``missing`` (no metrics) or ``ignored`` (deleted or
-    failed); ``usage`` and ``request`` are millicores; ``missing_request`` names a container
-    without a CPU request.
+    failed); ``usage`` and ``request`` are millicores (each pod's); ``missing_request`` names a
+    container without a CPU request; ``name`` is the pod's (of several, the first by name).
     """
 
     name: str
@@ -132,6 +137,7 @@ class PodSample:
     usage: int | None
     request: int
     missing_request: str = ""
+    count: int = 1
 
 
 def classify_pod(
@@ -239,16 +245,25 @@ def _containers_cpu(containers: Sequence[Obj]) -> tuple[int, str]:
     return total, ""
 
 
-def _check_samples(samples: Sequence[PodSample]) -> dict[str, int]:
-    """The checks both calculators start with; returns the ready pods' usage by name."""
+# What the calculator adds up: (usage, request, pods) per sample, in millicores each.
+_Usage = list[tuple[int, int, int]]
+
+
+def _check_samples(samples: Sequence[PodSample]) -> _Usage:
+    """The checks both calculators start with; returns the ready pods' usage."""
     if not any(s.usage is not None for s in samples):
         raise ReplicaCalculationError(f"unable to get metrics for resource cpu: {_NO_METRICS}")
-    for s in samples:
-        if s.missing_request:
-            raise ReplicaCalculationError(
-                f"missing request for cpu in container {s.missing_request} of Pod {s.name}"
-            )
-    usage = {s.name: s.usage for s in samples if s.state == "ready" and s.usage is not None}
+    lacking = [s for s in samples if s.missing_request]
+    if lacking:
+        first = min(lacking, key=lambda s: s.name)
+        raise ReplicaCalculationError(
+            f"missing request for cpu in container {first.missing_request} of Pod {first.name}"
+        )
+    usage = [
+        (s.usage, s.request, s.count)
+        for s in samples
+        if s.state == "ready" and s.usage is not None and s.count > 0
+    ]
     if not usage:
         raise ReplicaCalculationError(
             "did not receive metrics for targeted pods (pods might be unready)"
@@ -256,47 +271,53 @@ def _check_samples(samples: Sequence[PodSample]) -> dict[str, int]:
     return usage
 
 
-def _utilization(
-    usage: dict[str, int], requests: dict[str, int], target: int
-) -> tuple[float, int, int]:
+def _pods(usage: _Usage) -> int:
+    return sum(n for _, _, n in usage)
+
+
+def _utilization(usage: _Usage, target: int) -> tuple[float, int, int]:
     """(usage ratio, utilization %, average usage) as ``GetResourceUtilizationRatio``."""
-    known = [name for name in usage if name in requests]
-    total_usage = sum(usage[n] for n in known)
-    total_requests = sum(requests[n] for n in known)
+    total_usage = sum(u * n for u, _, n in usage)
+    total_requests = sum(r * n for _, r, n in usage)
     if total_requests == 0:
         raise ReplicaCalculationError("no metrics returned matched known pods")
     utilization = total_usage * 100 // total_requests
-    return utilization / target, utilization, total_usage // len(known)
+    return utilization / target, utilization, total_usage // _pods(usage)
+
+
+def _average(usage: _Usage) -> int:
+    return sum(u * n for u, _, n in usage) // _pods(usage)
 
 
 def _propose(
     current: int,
     samples: Sequence[PodSample],
-    usage: dict[str, int],
+    usage: _Usage,
     ratio: float,
     tolerance: Tolerance,
     *,
     fill: Callable[[PodSample], int | None],
-    ratio_of: Callable[[dict[str, int]], float],
+    ratio_of: Callable[[_Usage], float],
 ) -> int:
     """The replica count from the ready pods' ``ratio``; with unready or missing pods, a
     second pass fills them in (``fill`` for missing ones, 0 for unready ones on a scale-up)
     and keeps the current count if that lands within the tolerance or flips the direction."""
-    unready = [s for s in samples if s.state == "unready"]
-    missing = [s for s in samples if s.state == "missing"]
+    unready = [s for s in samples if s.state == "unready" and s.count > 0]
+    missing = [s for s in samples if s.state == "missing" and s.count > 0]
     scale_up_with_unready = bool(unready) and ratio > 1.0
     if not scale_up_with_unready and not missing:
-        return current if tolerance.within(ratio) else math.ceil(ratio * len(usage))
+        return current if tolerance.within(ratio) else math.ceil(ratio * _pods(usage))
+    filled = list(usage)
     for s in missing:
         value = fill(s)
         if value is not None:
-            usage[s.name] = value
+            filled.append((value, s.request, s.count))
     if scale_up_with_unready:
-        usage.update((s.name, 0) for s in unready)
-    new_ratio = ratio_of(usage)
+        filled.extend((0, s.request, s.count) for s in unready)
+    new_ratio = ratio_of(filled)
     if tolerance.within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
         return current
-    replicas = math.ceil(new_ratio * len(usage))
+    replicas = math.ceil(new_ratio * _pods(filled))
     if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
         return current
     return replicas
@@ -310,8 +331,7 @@ def utilization_replicas(
     Missing pods count as 0 % on a scale-up, as 100 % (or the target, if higher) on a
     scale-down, and not at all at a ratio of exactly 1 (``GetResourceReplicas``)."""
     usage = _check_samples(samples)
-    requests = {s.name: s.request for s in samples}
-    ratio, utilization, average = _utilization(usage, requests, target)
+    ratio, utilization, average = _utilization(usage, target)
 
     def fill(s: PodSample) -> int | None:
         if ratio == 1.0:
@@ -320,7 +340,7 @@ def utilization_replicas(
 
     replicas = _propose(
         current, samples, usage, ratio, tolerance,
-        fill=fill, ratio_of=lambda filled: _utilization(filled, requests, target)[0],
+        fill=fill, ratio_of=lambda filled: _utilization(filled, target)[0],
     )  # fmt: skip
     return replicas, utilization, average
 
@@ -331,12 +351,12 @@ def average_value_replicas(
     """(replicas, average usage in millicores) for an AverageValue target in millicores;
     missing pods count as using the target on a scale-down, else 0."""
     usage = _check_samples(samples)
-    average = sum(usage.values()) // len(usage)
+    average = _average(usage)
     ratio = average / target
     replicas = _propose(
         current, samples, usage, ratio, tolerance,
         fill=lambda s: target if ratio < 1.0 else 0,
-        ratio_of=lambda filled: (sum(filled.values()) // len(filled)) / target,
+        ratio_of=lambda filled: _average(filled) / target,
     )  # fmt: skip
     return replicas, average
 
@@ -544,6 +564,19 @@ class HorizontalPodAutoscalerController:
         self._readiness_delay = initial_readiness_delay
         self._histories: dict[ObjectKey, _History] = {}
         self._seen: dict[ObjectKey, tuple[str, int]] = {}
+        # With a source that groups equal pods, each HPA's pods are kept from the change
+        # stream and read per group (see hpa_pods); otherwise every pod is read at each sync.
+        self._grouped = _grouped(metrics)
+        self._trackers = (
+            PodTrackers(client, self._grouped, self._class_of, _cpu_request)
+            if self._grouped is not None
+            else None
+        )
+
+    def close(self) -> None:
+        """Stop following pods (the grouped reading only)."""
+        if self._trackers is not None:
+            self._trackers.close()
 
     def watches(self) -> list[Watches]:
         return [Watches("autoscaling/v2", "HorizontalPodAutoscaler", self._new_or_changed)]
@@ -563,6 +596,8 @@ class HorizontalPodAutoscalerController:
         except NotFoundError:
             self._histories.pop(key, None)
             self._seen.pop(key, None)
+            if self._trackers is not None:
+                self._trackers.forget(key)
             return None
         md = meta(stored)
         self._seen[key] = (str(md.get("uid")), int(md.get("generation") or 0))
@@ -766,10 +801,12 @@ class HorizontalPodAutoscalerController:
 
     def _samples(self, hpa: Obj, selector: LabelSelector) -> list[PodSample]:
         namespace = str(meta(hpa)["namespace"])
+        now = self._now()
+        if self._trackers is not None and self._grouped is not None:
+            return self._grouped_samples(hpa, namespace, selector, now)
         pods = self._client.list(
             "v1", "Pod", namespace=namespace, label_selector=selector, copy=False
         ).items
-        now = self._now()
         return [
             classify_pod(
                 pod,
@@ -780,6 +817,45 @@ class HorizontalPodAutoscalerController:
             )
             for pod in sorted(pods, key=lambda p: str(meta(p)["name"]))
         ]
+
+    def _grouped_samples(
+        self, hpa: Obj, namespace: str, selector: LabelSelector, now: float
+    ) -> list[PodSample]:
+        """One sample per group of pods alike (``hpa_pods``): the samples ``classify_pod``
+        gives each pod, counted."""
+        assert self._trackers is not None and self._grouped is not None
+        tracked = self._trackers.of(key_of(hpa), namespace, selector)
+        samples = []
+        with self._trackers.lock:
+            for group, count in tracked.samples(now):
+                kind, request, missing, key = group
+                usage = self._grouped.usage_of(key)
+                milli = None if usage is None else round(usage)
+                if kind == "pending":
+                    state = "unready"
+                elif kind != "ignored" and milli is None:
+                    state = "missing"
+                else:
+                    state = kind
+                name = tracked.first_name(group) if missing else ""
+                samples.append(PodSample(name, state, milli, request, missing, count))
+        return samples
+
+    def _class_of(self, pod: Obj, now: float) -> tuple[str, float]:
+        """The pod's class for grouping (``ignored``, ``pending``, or its readiness verdict)
+        and until when it holds: ``_pod_state`` without the usage."""
+        status = pod.get("status") or {}
+        if meta(pod).get("deletionTimestamp") or status.get("phase") == "Failed":
+            return "ignored", math.inf
+        if status.get("phase") == "Pending":
+            return "pending", math.inf
+        windows = (self._init_period, self._readiness_delay)
+        found = _READINESS.get(pod)
+        if found is not None and found[0] == windows and now < found[2]:
+            return found[1], found[2]
+        state, until = _readiness(pod, now, self._init_period, self._readiness_delay)
+        _READINESS.put(pod, (windows, state, until))
+        return state, until
 
     def _tolerance_for(self, hpa: Obj) -> Tolerance:
         rules = self._rules(hpa)
@@ -867,6 +943,14 @@ def _behavior_of(spec: Obj) -> _Behavior:
     behavior: dict[str, Any] = json_copy(spec.get("behavior") or {})
     default_behavior(behavior)
     return _Behavior(_Rules.of(behavior["scaleUp"]), _Rules.of(behavior["scaleDown"]))
+
+
+def _grouped(metrics: PodMetrics) -> GroupedPodMetrics | None:
+    """The metrics source as a ``GroupedPodMetrics`` when it is one."""
+    names = ("usage_key", "usage_of", "add_usage_listener")
+    if all(callable(getattr(metrics, n, None)) for n in names):
+        return cast(GroupedPodMetrics, metrics)
+    return None
 
 
 def _desired_of(hpa: Obj) -> int:
