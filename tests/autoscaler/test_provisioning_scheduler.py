@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.autoscaler.provisioning import Results, solve
+from shipyard.autoscaler.provisioning import Capacity, Results, solve
 from shipyard.core.labels import ARCH, CAPACITY_TYPE, INSTANCE_TYPE, NODEPOOL, ZONE
 from shipyard.core.taints import Taint
 from tests.autoscaler.test_provisioning_helpers import (
@@ -601,6 +601,7 @@ def test_public_api_is_what_the_package_exports() -> None:
 
     assert sorted(provisioning.__all__) == [
         "BoundPod",
+        "Capacity",
         "ExistingNode",
         "PlannedClaim",
         "PoolTemplate",
@@ -611,3 +612,56 @@ def test_public_api_is_what_the_package_exports() -> None:
     ]
     for name in provisioning.__all__:
         assert getattr(provisioning, name).__module__.startswith("shipyard.autoscaler.provisioning")
+
+
+# --- one capacity, many what-ifs ---------------------------------------------------------------
+
+
+def summary(results: Results) -> tuple[object, ...]:
+    claims = [
+        (c.nodepool, [t.name for t in c.instance_types], names(c.pods), c.price, dict(c.requests))
+        for c in results.new_claims
+    ]
+    existing = {n: names(p) for n, p in results.existing.items()}
+    return claims, existing, dict(results.errors)
+
+
+def test_solves_over_one_capacity_equal_fresh_solves_without_the_same_nodes() -> None:
+    """Each what-if over a shared Capacity is planned as a fresh solve over the nodes left:
+    nothing one solve places, charges or relaxes shows in the next."""
+    types = aws_types(T3_MEDIUM, T3_XLARGE, T3_2XLARGE)
+    p = pool(types, limits={"cpu": 12_000})
+    daemon = pod("ds", "100m", "100Mi")
+    ported = pod("ported", "100m", "128Mi", containers=[_port_container(8080)])
+    nodes = [
+        node("a", cpu=2000, requested={"cpu": 1500, "pods": 1}),
+        node("b", cpu=4000, bound=[ported], requested={"cpu": 100, "pods": 1}),
+        node("c", cpu=8000, labels={ZONE: "us-east-1b"}),
+        node("d", cpu=2000, initialized=False, nodepool="default"),
+    ]
+    base = Capacity([p], existing_nodes=nodes, daemonset_pods=[daemon])
+    what_ifs: list[tuple[list[Obj], set[str]]] = [
+        ([pod("x", "1500m", "1Gi") for _ in range(6)], set()),
+        ([pod("y", "3", "1Gi") for _ in range(3)], {"c"}),
+        ([pod("h", "100m", "128Mi", containers=[_port_container(8080)])], {"a", "d"}),
+        ([pod("z", "7", "1Gi") for _ in range(3)], {"c"}),  # beyond the limits
+        ([pod("x", "1500m", "1Gi") for _ in range(6)], set()),
+        ([pod("s", "500m", "512Mi", nodeSelector={ZONE: "us-east-1b"})], {"a"}),
+    ]
+    found = []
+    for pods, without in what_ifs:
+        left = [n for n in nodes if n.name not in without]
+        fresh = solve(pods, [p], existing_nodes=left, daemonset_pods=[daemon])
+        shared = base.solve(pods, without=without)
+        assert summary(shared) == summary(fresh)
+        found.append(summary(shared))
+    assert found[0] == found[4]  # the same what-if again: the same plan
+    assert any(s[0] for s in found) and any(s[1] for s in found) and any(s[2] for s in found)
+
+
+def _port_container(port: int) -> Obj:
+    return {
+        "name": "main",
+        "ports": [{"containerPort": port, "hostPort": port}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+    }

@@ -10,8 +10,10 @@ result says which pods fit on existing capacity, which new claims the rest need,
 pods fit nowhere. The pods are packed exactly as Karpenter's scheduler packs them (no cost
 repacking: a consolidation asks for at most one replacement, priced by ``consolidation``).
 
-The cluster's capacity is read once a pass and each simulation leaves the candidates out of
-it; the other pods' places are handed to the solver only when some pod has topology rules.
+The cluster's capacity is read and prepared for the solver once a pass (a
+:class:`~shipyard.autoscaler.provisioning.Capacity`: the pools' catalogs, the existing nodes'
+requirements and DaemonSet overhead) and each simulation leaves the candidates out of it; the
+other pods' places are handed to the solver only when some pod has topology rules.
 
 Nodes already disrupting offer nothing: a deleting claim or a cordoned node is skipped by the
 provisioner's own capacity reading, and the ``karpenter.sh/disrupted`` taint keeps pods off
@@ -24,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from shipyard.autoscaler.disruption.state import ClusterState
 from shipyard.autoscaler.disruption.types import Candidate
-from shipyard.autoscaler.provisioning import BoundPod, ExistingNode, Results, solve
+from shipyard.autoscaler.provisioning import BoundPod, Capacity, Results
 from shipyard.autoscaler.provisioning.controller import daemonset_pod, existing_capacity
 from shipyard.core.objects import Obj, meta
 
@@ -51,23 +53,21 @@ class SchedulingSimulation:
         snap = state.snapshot
         self._daemons = [daemonset_pod(d) for d in snap.daemonsets]
         self._types = {name: info.types for name, info in state.pools.items()}
-        self._existing: tuple[list[ExistingNode], dict[str, tuple[str, str]]] | None = None
+        self._existing: tuple[Capacity, dict[str, tuple[str, str]]] | None = None
         self._bound_pods: list[BoundPod] | None = None
         self._has_topology: bool | None = None
         self.runs = 0  # simulations made (for tests and reports)
 
     def simulate(self, candidates: Sequence[Candidate]) -> Results:
         self.runs += 1
-        snap = self._state.snapshot
         claims = {c.name for c in candidates}
         nodes = {c.node_name for c in candidates}
-        existing, targets = self._capacity()
-        rest = [
-            n
-            for n in existing
-            if n.name not in nodes
-            and not (targets[n.name][0] == "nodeclaim" and targets[n.name][1] in claims)
-        ]
+        base, targets = self._capacity()
+        without = {
+            name
+            for name, (kind, target) in targets.items()
+            if name in nodes or (kind == "nodeclaim" and target in claims)
+        }
         bound: list[BoundPod] = []
         if self._topology():
             moving = {id(p) for c in candidates for p in c.pods}
@@ -75,21 +75,22 @@ class SchedulingSimulation:
                 b for b in self._bound() if b.node_name not in nodes and id(b.pod) not in moving
             ]
         pending = [as_pending(p) for c in candidates for p in c.pods]
-        return solve(
-            pending,
-            [info.template for info in self._state.pools.values()],
-            existing_nodes=rest,
-            daemonset_pods=self._daemons,
-            cluster_pods=bound,
-            namespace_labels=snap.namespaces,
-            improve_cost=False,
-        )
+        return base.solve(pending, without=without, cluster_pods=bound, improve_cost=False)
 
-    def _capacity(self) -> tuple[list[ExistingNode], dict[str, tuple[str, str]]]:
-        """The capacity of the whole cluster, read once a pass: a simulation leaves out the
-        candidates' entries (a node, or its NodeClaim's in-flight capacity)."""
+    def _capacity(self) -> tuple[Capacity, dict[str, tuple[str, str]]]:
+        """The capacity of the whole cluster, read and prepared for the solver once a pass:
+        a simulation leaves out the candidates' entries (a node, or its NodeClaim's
+        in-flight capacity)."""
         if self._existing is None:
-            self._existing = existing_capacity(self._state.snapshot, self._nominated, self._types)
+            snap = self._state.snapshot
+            existing, targets = existing_capacity(snap, self._nominated, self._types)
+            base = Capacity(
+                [info.template for info in self._state.pools.values()],
+                existing_nodes=existing,
+                daemonset_pods=self._daemons,
+                namespace_labels=snap.namespaces,
+            )
+            self._existing = (base, targets)
         return self._existing
 
     def _bound(self) -> list[BoundPod]:

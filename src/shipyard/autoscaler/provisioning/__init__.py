@@ -21,10 +21,11 @@ elsewhere; this package reads nothing and writes nothing.
 """
 
 from .model import BoundPod, ExistingNode, PlannedClaim, PoolTemplate, Results, pod_name
-from .scheduler import Scheduler, solve
+from .scheduler import Capacity, Scheduler, solve
 
 __all__ = [
     "BoundPod",
+    "Capacity",
     "ExistingNode",
     "PlannedClaim",
     "PoolTemplate",

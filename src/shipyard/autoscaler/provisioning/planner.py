@@ -190,6 +190,15 @@ class Pool:
         self.caps: dict[tuple[int, tuple[tuple[str, int], ...]], int] = {}
         self.taint_errors: dict[tuple[Toleration, ...], str | None] = {}
 
+    def fork(self) -> Pool:
+        """A copy for one solve: its own remaining limits; the memos (pure, over the same
+        interned states) are shared."""
+        copy = Pool.__new__(Pool)
+        for name in Pool.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.remaining = None if self.remaining is None else dict(self.remaining)
+        return copy
+
     def mask_for(self, state: int, states: States) -> int:
         found = self.masks.get(state)
         if found is None:
@@ -260,6 +269,16 @@ class Node:
         self.requests: dict[str, int] = dict(daemon)
         self.pods: list[PodState] = []
         self.ports: list[HostPort] = list(node_facts(node).ports)
+
+    def fork(self) -> Node:
+        """A copy for one solve, empty of planned pods (what never changes is shared)."""
+        copy = Node.__new__(Node)
+        copy.node, copy.labels, copy.host = self.node, self.labels, self.host
+        copy.state, copy.taints, copy.available = self.state, self.taints, self.available
+        copy.requests = dict(self.requests)
+        copy.pods = list(self.pods)
+        copy.ports = list(self.ports)
+        return copy
 
 
 class NodeFacts:

@@ -46,7 +46,7 @@ map-order or random choice anywhere — the same input gives the same plan.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from shipyard.cluster.podutil import is_terminal, is_terminating, pod_requests
@@ -74,7 +74,7 @@ from .podspec import PodState
 from .repack import improve
 from .topology import AFFINITY, ANTI_AFFINITY, Group, Topology, domain_of
 
-__all__ = ["Scheduler", "solve"]
+__all__ = ["Capacity", "Scheduler", "solve"]
 
 Obj = dict[str, Any]
 
@@ -163,8 +163,13 @@ class _Shape:
         self.seen = static.seen
 
 
-class Scheduler:
-    """One batch's scheduler; build it, call :meth:`solve` once."""
+class Capacity:
+    """What every solve over the same pools, existing capacity and DaemonSets shares, built
+    once: the pools' catalogs and DaemonSet overhead, the existing nodes' requirements and
+    remaining DaemonSet overhead, and the interned requirement sets (merges memoised). A
+    disruption pass asks many what-ifs of one cluster, each without a node or two:
+    :meth:`solve` leaves them out of a fresh :class:`Scheduler` instead of rebuilding the
+    rest. Nothing here changes while solving (each solve gets its own mutable copies)."""
 
     def __init__(
         self,
@@ -172,7 +177,6 @@ class Scheduler:
         *,
         existing_nodes: Sequence[ExistingNode] = (),
         daemonset_pods: Sequence[Obj] = (),
-        cluster_pods: Sequence[BoundPod] = (),
         namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.states = States()
@@ -188,12 +192,68 @@ class Scheduler:
             )
             for n in nodes
         ]
-        labels = namespace_labels or {}
-        self.topology = Topology(self._universe, lambda ns: labels.get(ns) or {})
-        self.planner = Planner(self.states, self.topology)
+        self.namespace_labels = namespace_labels or {}
         self.prefer_no_schedule = any(
             t.effect == PREFER_NO_SCHEDULE for p in ordered for t in p.taints
         )
+
+    def solve(
+        self,
+        pods: Sequence[Obj],
+        *,
+        without: Collection[str] = (),
+        cluster_pods: Sequence[BoundPod] = (),
+        improve_cost: bool = True,
+    ) -> Results:
+        """:func:`solve` over this capacity less the existing nodes named in ``without``."""
+        return Scheduler.over(self, without=without, cluster_pods=cluster_pods).solve(
+            pods, improve_cost=improve_cost
+        )
+
+
+class Scheduler:
+    """One batch's scheduler; build it, call :meth:`solve` once."""
+
+    def __init__(
+        self,
+        pools: Sequence[PoolTemplate],
+        *,
+        existing_nodes: Sequence[ExistingNode] = (),
+        daemonset_pods: Sequence[Obj] = (),
+        cluster_pods: Sequence[BoundPod] = (),
+        namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        base = Capacity(
+            pools,
+            existing_nodes=existing_nodes,
+            daemonset_pods=daemonset_pods,
+            namespace_labels=namespace_labels,
+        )
+        self._start(base, (), cluster_pods)
+
+    @classmethod
+    def over(
+        cls,
+        base: Capacity,
+        *,
+        without: Collection[str] = (),
+        cluster_pods: Sequence[BoundPod] = (),
+    ) -> Scheduler:
+        """A scheduler over ``base`` less the existing nodes named in ``without``."""
+        scheduler = cls.__new__(cls)
+        scheduler._start(base, without, cluster_pods)
+        return scheduler
+
+    def _start(
+        self, base: Capacity, without: Collection[str], cluster_pods: Sequence[BoundPod]
+    ) -> None:
+        self.states = base.states
+        self.pools = [p.fork() for p in base.pools]
+        self.nodes = [n.fork() for n in base.nodes if n.node.name not in without]
+        labels = base.namespace_labels
+        self.topology = Topology(self._universe, lambda ns: labels.get(ns) or {})
+        self.planner = Planner(self.states, self.topology)
+        self.prefer_no_schedule = base.prefer_no_schedule
         self._cluster_pods = list(cluster_pods)
         self._shapes: dict[tuple[object, ...], _Shape] = {}
         self._statics: dict[object, _Static] = {}
