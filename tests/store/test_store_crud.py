@@ -15,7 +15,8 @@ from shipyard.core.errors import (
     InvalidError,
     NotFoundError,
 )
-from shipyard.store.backends import MemoryBackend
+from shipyard.core.objects import ObjectKey
+from shipyard.store.backends import ADDED, MODIFIED, Change, MemoryBackend
 from shipyard.store.store import ForbiddenError, Store
 from tests.store.store_helpers import (
     BACKENDS,
@@ -315,6 +316,23 @@ def test_list_by_field_selector(store: Store) -> None:
     assert select("metadata.name=b") == ["b"]
     assert select("metadata.namespace=shop") == ["c"]
     assert select("spec.nodeName=") == []
+
+
+def test_field_index_follows_each_version_whether_its_parts_are_shared_or_new() -> None:
+    backend = MemoryBackend(indexed_fields=("spec.nodeName", "status.phase"))
+    key = ObjectKey("v1", "Pod", "default", "a")
+    versions = [make_pod("a", spec={"nodeName": "n1"}, status={"phase": "Pending"})]
+    versions.append({**versions[0], "status": {"phase": "Running"}})  # spec shared
+    versions.append({**versions[1], "spec": {**versions[1]["spec"], "nodeName": "n2"}})
+    versions.append({**versions[2], "spec": {**versions[2]["spec"]}})  # new, equal spec
+    expected = [("n1", "Pending"), ("n1", "Running"), ("n2", "Running"), ("n2", "Running")]
+    for revision, (version, (node, phase)) in enumerate(zip(versions, expected, strict=True), 1):
+        old = backend.get(key)
+        backend.commit([Change(ADDED if old is None else MODIFIED, key, version, old, revision)])
+        for field, value in (("spec.nodeName", node), ("status.phase", phase)):
+            for other in ("n1", "n2", "Pending", "Running"):
+                found = backend.select("v1", "Pod", None, {}, {field: other})
+                assert found == ([version] if other == value else []), (revision, field, other)
 
 
 def test_list_by_label_and_field_selector_together(store: Store) -> None:

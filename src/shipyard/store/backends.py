@@ -155,17 +155,26 @@ class _KindTable:
         names[name] = obj
         key = (ns, name)
         new_labels = labels_of(obj)
-        new_fields = self._field_pairs(obj)
         if old is None:  # a new object: only entries to add
             _index(self.labels, key, new_labels.items())
-            _index(self.fields, key, new_fields)
+            _index(self.fields, key, self._field_pairs(obj))
             return
         old_labels = labels_of(old)
-        if old_labels != new_labels:
+        if old_labels is not new_labels and old_labels != new_labels:
             _reindex(self.labels, key, old_labels.items(), new_labels.items())
-        old_fields = self._field_pairs(old)
-        if old_fields != new_fields:
-            _reindex(self.fields, key, old_fields, new_fields)
+        # An indexed value lies under its path's first key: when each of those parts is the
+        # stored one itself (a new version shares what it did not change), none moved.
+        for root in self.field_roots:
+            if obj.get(root) is not old.get(root):
+                old_fields, new_fields = self._field_pairs(old), self._field_pairs(obj)
+                if old_fields != new_fields:
+                    _reindex(self.fields, key, old_fields, new_fields)
+                return
+
+    @functools.cached_property
+    def field_roots(self) -> tuple[str, ...]:
+        """The first keys of the indexed field paths (``spec`` of ``spec.nodeName``)."""
+        return tuple(dict.fromkeys(_path_parts(path)[0] for path in self.indexed_fields))
 
     def remove(self, ns: str, name: str) -> None:
         names = self.by_ns.get(ns)

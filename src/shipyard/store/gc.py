@@ -52,6 +52,7 @@ __all__ = [
     "finalizers",
     "is_terminating",
     "owner_refs",
+    "update_cascades",
 ]
 
 BACKGROUND = "Background"
@@ -69,6 +70,13 @@ def owner_refs(obj: Obj) -> list[dict[str, Any]]:
 def _refs_changed(old: Obj, new: Obj) -> bool:
     before, after = meta(old).get("ownerReferences"), meta(new).get("ownerReferences")
     return before is not after and owner_refs(old) != owner_refs(new)
+
+
+def update_cascades(new: Obj, old: Obj) -> bool:
+    """Whether an update needs :meth:`Collector.update` (more than the one change it is):
+    the object is being deleted (it may go now), or its ownerReferences changed (an owner
+    waiting in the foreground may be free)."""
+    return is_terminating(new) or _refs_changed(old, new)
 
 
 def finalizers(obj: Obj) -> list[str]:

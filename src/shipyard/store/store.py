@@ -75,7 +75,7 @@ from shipyard.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from shipyard.store.backends import ADDED, DELETED, Backend, Change, Objects
+from shipyard.store.backends import ADDED, DELETED, MODIFIED, Backend, Change, Objects
 from shipyard.store.gc import (
     PROPAGATION_POLICIES,
     Collector,
@@ -84,6 +84,7 @@ from shipyard.store.gc import (
     finalizers,
     is_terminating,
     namespace_key,
+    update_cascades,
 )
 from shipyard.store.patch import PatchType, apply_patch
 from shipyard.store.scheme import KindInfo, Scheme
@@ -396,7 +397,7 @@ class Store:
         }
         # Like the API server's binding, no admission of the whole pod: the store changed
         # two fields of a stored (valid) pod itself, and checked the node name above.
-        return self._write_update(info, new, old, False, admit=False)
+        return self._write_update(info, key, new, old, False, admit=False)
 
     def delete(
         self,
@@ -566,8 +567,8 @@ class Store:
         old = self._existing(info, key)
         _check_preconditions(info, obj, old)
         if status:
-            return self._write_update(info, _status_only(obj, old), old, dry_run, status=True)
-        return self._write_update(info, _spec_and_meta(info, obj, old), old, dry_run)
+            return self._write_update(info, key, _status_only(obj, old), old, dry_run, status=True)
+        return self._write_update(info, key, _spec_and_meta(info, obj, old), old, dry_run)
 
     def _patch(
         self,
@@ -586,12 +587,15 @@ class Store:
             )
         _check_preconditions(info, patched, old)
         if subresource == "status":
-            return self._write_update(info, _status_only(patched, old), old, False, status=True)
-        return self._write_update(info, _spec_and_meta(info, patched, old), old, False)
+            return self._write_update(
+                info, key, _status_only(patched, old), old, False, status=True
+            )
+        return self._write_update(info, key, _spec_and_meta(info, patched, old), old, False)
 
     def _write_update(
         self,
         info: KindInfo,
+        key: ObjectKey,
         new: Obj,
         old: Obj,
         dry_run: bool,
@@ -606,12 +610,20 @@ class Store:
             new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
         if new == old:
             return old  # a no-op: no new resourceVersion, no event (as the API server)
-        txn = self._txn()
-        result = Collector(txn).update(new, old)
+        if update_cascades(new, old):
+            txn = self._txn()
+            result = Collector(txn).update(new, old)
+            if dry_run:
+                return _with_rv(result, meta(old).get("resourceVersion"))
+            self._commit(txn.changes)
+            return result
+        # Most updates cascade nowhere: the one change a Txn would record, without one.
         if dry_run:
-            return _with_rv(result, meta(old).get("resourceVersion"))
-        self._commit(txn.changes)
-        return result
+            return _with_rv(new, meta(old).get("resourceVersion"))
+        rv = self._rv + 1
+        new["metadata"]["resourceVersion"] = str(rv)
+        self._commit([Change(MODIFIED, key, new, old, rv)])
+        return new
 
     def _existing(self, info: KindInfo, key: ObjectKey) -> Obj:
         old = self._backend.get(key)
@@ -917,8 +929,19 @@ def _status_only(obj: Obj, old: Obj) -> Obj:
 
 
 def _spec_changed(info: KindInfo, new: Obj, old: Obj) -> bool:
-    skip = ("metadata", "status") if info.has_status else ("metadata",)
-    return any(new.get(k) != old.get(k) for k in new.keys() | old.keys() if k not in skip)
+    """Whether anything outside metadata (and status, with a status subresource) changed;
+    a missing field counts as null."""
+    skip = _NOT_SPEC_WITH_STATUS if info.has_status else _NOT_SPEC
+    for k, value in new.items():
+        if k not in skip:
+            before = old.get(k)
+            if value is not before and value != before:
+                return True
+    return any(v is not None and k not in new and k not in skip for k, v in old.items())
+
+
+_NOT_SPEC = frozenset({"metadata"})
+_NOT_SPEC_WITH_STATUS = frozenset({"metadata", "status"})
 
 
 def _share_unchanged(new: Obj, old: Obj) -> None:
@@ -933,14 +956,23 @@ def _share_unchanged(new: Obj, old: Obj) -> None:
         if k == "metadata" or k not in old:
             continue
         before = old[k]
+        if before is value:
+            continue
         if before == value:
             new[k] = before
         else:
             _share_parts(value, before, _SHARE_DEPTH)
     md, old_md = new["metadata"], meta(old)
-    for k in ("labels", "annotations", "ownerReferences", "finalizers", "managedFields"):
-        if k in md and k in old_md and md[k] == old_md[k]:
-            md[k] = old_md[k]
+    for k in _SHARED_METADATA:
+        value = md.get(k, _ABSENT)
+        if value is not _ABSENT:
+            before = old_md.get(k, _ABSENT)
+            if before is not value and before is not _ABSENT and value == before:
+                md[k] = before
+
+
+_SHARED_METADATA = ("labels", "annotations", "ownerReferences", "finalizers", "managedFields")
+_ABSENT: Any = object()  # a key that is missing (None is a value)
 
 
 _SHARE_DEPTH = 3
