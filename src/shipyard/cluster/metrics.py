@@ -172,6 +172,15 @@ class RouteTable:
         """The sources routing to ``pod``, sorted, a source once per time it lists the pod."""
         return self._sources.get(pod, ())
 
+    def load(self, pod: PodRef, start: float = 0.0) -> float:
+        """``start`` plus the ``rps_each`` of every source routing to ``pod``, in source order."""
+        sources = self._sources.get(pod)
+        if sources is not None:
+            routes = self._routes
+            for source in sources:
+                start += routes[source].rps_each
+        return start
+
     def rps_each(self, source: PodRef) -> float:
         """The rate ``source`` sends each of its pods now (0 when it routes nothing)."""
         found = self._routes.get(source)

@@ -540,9 +540,7 @@ class SimulatedRuntime:
                 return None
             now = self._clock.now()
             pod = (namespace, name)
-            rps = self._load.get(pod, 0.0)
-            for source in self._routes.sources(pod):
-                rps += self._routes.rps_each(source)
+            rps = self._routes.load(pod, self._load.get(pod, 0.0))
             total: float | None = None
             for inst in sandbox.all_latest():
                 if inst.state(now) is ContainerState.RUNNING:
