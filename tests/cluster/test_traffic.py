@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shipyard.cluster.client import EmbeddedClient
+from shipyard.cluster.kubelet.simulated import ImageProfile, SimulatedRuntime
 from shipyard.cluster.metrics import PerPodRouting
 from shipyard.cluster.runtime import Manager
 from shipyard.cluster.services import EndpointsController
@@ -16,6 +17,15 @@ from shipyard.cluster.traffic import TrafficModel, routable_pods
 from shipyard.core.clock import VirtualClock
 from shipyard.core.errors import NotFoundError
 from tests.cluster.fixtures import make_pod, make_service, new_client
+from tests.cluster.test_scenarios import (
+    images,
+    new_cluster,
+    pods_of,
+    ready_count,
+    rolling,
+    set_image,
+    step_until,
+)
 
 Obj = dict[str, Any]
 
@@ -173,3 +183,57 @@ def test_kube_proxy_falls_back_to_serving_terminating_endpoints() -> None:
     assert routable_pods([{"endpoints": [draining, stopped, fresh]}]) == [("default", "new")]
     assert routable_pods([{"endpoints": [draining, stopped]}]) == [("default", "old")]
     assert routable_pods([{"endpoints": []}]) == []
+
+
+class CapacityOnly:
+    """The pod-by-pod reference: asks the runtime each routed pod's capacity, records nothing."""
+
+    def __init__(self, runtime: SimulatedRuntime) -> None:
+        self.runtime = runtime
+        self.router = PerPodRouting(self)
+
+    def capacity(self, namespace: str, name: str) -> float:
+        return self.runtime.capacity(namespace, name)
+
+    def record_load(self, namespace: str, name: str, rps: float) -> None:
+        pass
+
+    def route(self, source: tuple[str, str], pods: Sequence[tuple[str, str]], each: float) -> float:
+        return self.router.route(source, pods, each)
+
+
+def test_the_runtime_serves_and_loads_what_asking_every_pod_gives_through_a_rollout() -> None:
+    cluster = new_cluster()
+    cluster.client.create(rolling())
+    cluster.client.create(make_service("web", port=80, target_port="http"))
+    step_until(cluster, lambda: ready_count(cluster, "web") == 10)
+    capacity_only = CapacityOnly(cluster.runtime)
+    pod_by_pod_loads = capacity_only.router
+    reference = TrafficModel(cluster.client, capacity_only, cluster.clock)
+
+    def rate(t: float) -> float:
+        return 400.0 + 150.0 * (t % 7)  # up to 1300: beyond what 10 pods of 100 serve
+
+    cluster.traffic.add_load("default", "web", rate)
+    reference.add_load("default", "web", rate)
+    cluster.run_for(5)
+    # The new release crashes after 12 s: until its readiness probe notices, the endpoints
+    # still route to a pod that serves nothing.
+    cluster.runtime.set_profile("example/web:2", ImageProfile(crash_after_seconds=12))
+    set_image(cluster, "example/web:2")
+    step_until(cluster, lambda: images(cluster, "web") == {"example/web:2"})
+    cluster.run_for(30)
+
+    ours, pod_by_pod = cluster.traffic.series("default", "web"), reference.series("default", "web")
+    assert len(ours) > 20
+    assert [(s.time, s.rps, s.ready_endpoints) for s in ours] == [
+        (s.time, s.rps, s.ready_endpoints) for s in pod_by_pod
+    ]
+    assert [s.served_rps for s in ours] == pytest.approx([s.served_rps for s in pod_by_pod])
+    assert any(s.failed_rps > 1 for s in ours)
+    for name in (p["metadata"]["name"] for p in pods_of(cluster, "web")):
+        usage = cluster.runtime.pod_cpu_usage("default", name)
+        assert usage in (None, 5.0 + pod_by_pod_loads.load(("default", name)))
+    cluster.traffic.stop()
+    for name in (p["metadata"]["name"] for p in pods_of(cluster, "web")):
+        assert cluster.runtime.pod_cpu_usage("default", name) in (None, 5.0)
