@@ -156,8 +156,12 @@ class RouteTable:
         self._refresh(now)
         current = self._routes.get(source)
         changed: list[PodRef] = []
-        if current is None or (pods is not current.pods and tuple(pods) != current.pods):
-            current, changed = self._replace(source, current, tuple(pods), now)
+        if current is None or pods is not current.pods:
+            given = tuple(pods)
+            if current is None or given != current.pods:
+                current, changed = self._replace(source, current, given, now)
+            else:  # the same pods in a new sequence: compare by identity from now on
+                current.pods = given
         if current is None:
             return 0.0, changed
         current.rps_each = rps_each
