@@ -30,7 +30,13 @@ For each pod (``scheduleOne``):
   reason ``Unschedulable``, with the FitError message, and ``nominatedNodeName`` when
   preemption chose a node (one status write, skipped when nothing changed), plus the Warning
   Event ``FailedScheduling`` with the same message (folded into a count by the recorder). The
-  pod waits in the queue for an event that may help it.
+  pod waits in the queue for an event that may help it. The status write is a status update
+  of the version the scheduler holds, merged as the patch would be (the patch itself when
+  that version is no longer the stored one).
+- **Equivalent pods.** When a pod fails without preempting, its verdict (message, rejecting
+  plugins) answers the next pods of the same template while the snapshot is unchanged
+  (:mod:`.equivalence`): the replicas of a burst write the same statuses and Events, in the
+  same order, without each running the filters and PostFilter again.
 
 **Threads.** One lock guards the cache and the queue. A change delivered while another thread
 holds it (a batch, in live mode) goes to an inbox the holder empties after each pod, so the
