@@ -218,3 +218,17 @@ def test_hostname_rules_need_no_registration() -> None:
     spread.record("n1")
     assert not spread.host_allows(True, host_any, "n1")
     assert spread.host_allows(True, host_any, "n2")
+
+
+def test_types_in_price_order_are_the_masks_types_cheapest_first_under_the_offerings() -> None:
+    cat = Catalog(acceptance_types(spot_discount=0.65), Requirements())
+    on_demand = Requirements([Requirement.create(CAPACITY_TYPE, IN, ["on-demand"])])
+    for reqs in (Requirements(), on_demand):
+        for mask in range(1, cat.full + 1):
+            order, types = cat.in_price_order(mask, reqs)
+            expected = [(p, i) for p, _, i in cat.price_order(reqs) if mask >> i & 1]
+            assert order == expected
+            assert [t.name for t in types] == [cat.types[i].name for _, i in expected]
+            assert cat.in_price_order(mask, reqs) == (order, types)  # kept
+    spot = cat.in_price_order(cat.full, Requirements())[0]
+    assert spot != cat.in_price_order(cat.full, on_demand)[0]  # spot prices first when allowed

@@ -39,3 +39,25 @@ def test_a_pod_with_a_replaced_part_is_parsed_anew() -> None:
     bigger = make_pod("a", cpu="2")
     assert PodState(bigger, 0).requests["cpu"] == 2000
     assert PodState(pod, 0).requests["cpu"] == 1000
+
+
+def fields(state: PodState) -> dict[str, object]:
+    return {name: getattr(state, name) for name in PodState.__slots__}
+
+
+def test_a_pod_state_copied_from_the_same_pod_equals_one_built_afresh() -> None:
+    pod = make_pod("a", cpu="1")
+    pod["spec"]["tolerations"] = [{"key": "x", "operator": "Exists"}]
+    pod["spec"]["nodeSelector"] = {"zone": "a"}
+    first = PodState.of(pod, 3)
+    assert fields(first) == fields(PodState(pod, 3))
+    second = PodState.of(pod, 7)  # copied
+    assert fields(second) == fields(PodState(pod, 7))
+    assert second.terms is not first.terms and second.spreads is not first.spreads
+    second.terms.pop()  # a solve relaxing its copy leaves the next copy whole
+    assert PodState.of(pod, 0).terms == PodState(pod, 0).terms != []
+
+    pod["spec"]["nodeSelector"] = {"zone": "b"}  # a part replaced: derived again
+    assert PodState.of(pod, 0).requirements.get("zone").value_set == {"b"}
+    pod["metadata"] = {**pod["metadata"], "name": "b"}
+    assert PodState.of(pod, 0).key == "default/b"

@@ -28,15 +28,25 @@ from shipyard.autoscaler.disruption.state import ClusterState
 from shipyard.autoscaler.disruption.types import Candidate
 from shipyard.autoscaler.provisioning import BoundPod, Capacity, Results
 from shipyard.autoscaler.provisioning.controller import daemonset_pod, existing_capacity
-from shipyard.core.objects import Obj, meta
+from shipyard.core.objects import IdentityCache, Obj, meta
 
 __all__ = ["CurrentSimulation", "SchedulingSimulation", "as_pending"]
 
 
 def as_pending(pod: Obj) -> Obj:
-    """The pod as the scheduler would see it again after an eviction: unbound, no status."""
-    spec = {k: v for k, v in (pod.get("spec") or {}).items() if k != "nodeName"}
-    return {**pod, "spec": spec, "status": {}}
+    """The pod as the scheduler would see it again after an eviction: unbound, no status.
+
+    The same stored pod gives the same copy (shared, read-only) while it is unchanged, so
+    what the solver derives from a pod is found again what-if after what-if."""
+    found = _PENDING.get(pod)
+    if found is None:
+        spec = {k: v for k, v in (pod.get("spec") or {}).items() if k != "nodeName"}
+        found = _PENDING.put(pod, {**pod, "spec": spec, "status": {}})
+    return found
+
+
+# Per stored pod (never changed in place): its pending copy.
+_PENDING: IdentityCache[Obj] = IdentityCache(50_000)
 
 
 class SchedulingSimulation:

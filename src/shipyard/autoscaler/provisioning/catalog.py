@@ -95,6 +95,7 @@ class FilterReport:
 
 _CACHE: dict[tuple[Any, ...], tuple[Sequence[InstanceType], Catalog]] = {}
 _CACHE_MAX = 64
+_IN_ORDER_MAX = 4_096
 
 
 def cached_catalog(
@@ -151,6 +152,9 @@ class Catalog:
         self._key_masks: dict[Requirement, int] = {}
         self._offer_masks: dict[tuple[Requirement, Requirement], int] = {}
         self._prices: dict[tuple[Requirement, Requirement], list[tuple[float, str, int]]] = {}
+        self._in_order: dict[
+            tuple[int, int], tuple[list[tuple[float, int]], tuple[InstanceType, ...]]
+        ] = {}
         self._index_labels()
         self._index_resources()
         self._index_offerings()
@@ -354,6 +358,23 @@ class Catalog:
                     found.append((min(prices), it.name, i))
             found.sort()
             self._prices[key] = found
+        return found
+
+    def in_price_order(
+        self, mask: int, reqs: Requirements
+    ) -> tuple[list[tuple[float, int]], tuple[InstanceType, ...]]:
+        """(price, index) of the types in ``mask``, cheapest first under ``reqs``' offerings,
+        and the types in that order; kept per (offerings allowed, mask), since what-ifs plan
+        the same claims again and again. Shared: not to be changed."""
+        order = self.price_order(reqs)
+        key = (id(order), mask)  # the order lists live as long as the catalog
+        found = self._in_order.get(key)
+        if found is None:
+            bits = bin(mask)[:1:-1]  # bit i at index i: one pass over a mask of every type
+            chosen = [(price, i) for price, _, i in order if i < len(bits) and bits[i] == "1"]
+            if len(self._in_order) >= _IN_ORDER_MAX:
+                self._in_order.clear()
+            found = self._in_order[key] = (chosen, tuple(self.types[i] for _, i in chosen))
         return found
 
     def cheapest(self, mask: int, reqs: Requirements) -> tuple[float, int] | None:

@@ -42,6 +42,7 @@ from shipyard.cluster.scheduler.podinfo import (
 )
 from shipyard.core.errors import ShipyardError
 from shipyard.core.labels import HOSTNAME
+from shipyard.core.objects import IdentityCache
 from shipyard.core.requirements import (
     Requirement,
     Requirements,
@@ -287,6 +288,34 @@ class PodState:
         self._domains: dict[str, Requirement] = {}
         self._derive()
 
+    @classmethod
+    def of(cls, pod: dict[str, Any], index: int) -> PodState:
+        """``PodState(pod, index)``, copied from the state of the same pod object parsed
+        before when none of the parts it is read from was replaced (pods are never changed in
+        place: the same stored or pending pod comes back batch after batch, what-if after
+        what-if)."""
+        parts = _state_parts(pod)
+        found = _PROTOTYPES.get(pod)
+        if found is None or not all(a is b for a, b in zip(found[0], parts, strict=True)):
+            found = _PROTOTYPES.put(pod, (parts, cls(pod, 0)))
+        return found[1]._copy(index)
+
+    def _copy(self, index: int) -> PodState:
+        """A fresh copy (as constructed: nothing relaxed, no topology view yet)."""
+        copy = PodState.__new__(PodState)
+        for name in _SHARED_SLOTS:
+            setattr(copy, name, getattr(self, name))
+        copy.index = index
+        copy.spreads = list(self.spreads)
+        copy.preferred_affinity = list(self.preferred_affinity)
+        copy.preferred_anti_affinity = list(self.preferred_anti_affinity)
+        copy.terms = list(self.terms)
+        copy.preferred_node = list(self.preferred_node)
+        copy.owned, copy.inverse_match, copy.counted_by = [], [], []
+        copy.inverse_owned, copy.rules = [], []
+        copy._domains = {}
+        return copy
+
     def _derive(self) -> None:
         strict = self.terms[0] if self.terms else Requirements()
         preferred = self.preferred_node[0] if self.preferred_node else None
@@ -346,6 +375,53 @@ class PodState:
 
     def __repr__(self) -> str:
         return f"PodState({self.key})"
+
+
+# Slots of a fresh PodState that hold values never changed in place (immutable, or read-only
+# parts of the pod); the lists and dicts a solve changes are copied by ``PodState._copy``.
+_SHARED_SLOTS = tuple(
+    name
+    for name in PodState.__slots__
+    if name
+    not in {
+        "index",
+        "spreads",
+        "preferred_affinity",
+        "preferred_anti_affinity",
+        "terms",
+        "preferred_node",
+        "owned",
+        "inverse_match",
+        "counted_by",
+        "inverse_owned",
+        "rules",
+        "_domains",
+    }
+)
+
+# Per pod object: the parts its state was read from, and that state (see ``PodState.of``).
+_PROTOTYPES: IdentityCache[tuple[tuple[object, ...], PodState]] = IdentityCache(50_000)
+
+
+def _state_parts(pod: dict[str, Any]) -> tuple[object, ...]:
+    md = pod.get("metadata")
+    spec = pod.get("spec")
+    m: Mapping[str, Any] = md if isinstance(md, dict) else {}
+    sp: Mapping[str, Any] = spec if isinstance(spec, dict) else {}
+    return (
+        md,
+        m.get("namespace"),
+        m.get("name"),
+        m.get("labels"),
+        spec,
+        sp.get("affinity"),
+        sp.get("topologySpreadConstraints"),
+        sp.get("tolerations"),
+        sp.get("nodeSelector"),
+        sp.get("containers"),
+        sp.get("initContainers"),
+        sp.get("overhead"),
+    )
 
 
 def _heaviest_first(terms: tuple[tuple[int, AffinityTerm], ...]) -> list[AffinityTerm]:

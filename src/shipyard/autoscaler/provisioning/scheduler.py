@@ -278,7 +278,7 @@ class Scheduler:
     # --- the batch --------------------------------------------------------------------------
 
     def solve(self, pods: Sequence[Obj], *, improve_cost: bool = True) -> Results:
-        states = [PodState(p, i) for i, p in enumerate(pods)]
+        states = [PodState.of(p, i) for i, p in enumerate(pods)]
         errors: dict[str, str] = {}
         ready = []
         for pod in states:
@@ -479,18 +479,13 @@ class Scheduler:
     def _planned(self, claim: Claim) -> PlannedClaim:
         pool = claim.pool
         reqs = self.states.reqs[claim.state]
-        bits = bin(claim.mask)[:1:-1]  # bit i at index i: one pass over a mask of every type
-        order = [
-            (price, i)
-            for price, _, i in pool.catalog.price_order(reqs)
-            if i < len(bits) and bits[i] == "1"
-        ]
+        order, types = pool.catalog.in_price_order(claim.mask, reqs)
         template = pool.template
         overhead = pool.catalog.overheads[order[0][1]]
         return PlannedClaim(
             nodepool=pool.name,
             requirements=reqs,
-            instance_types=tuple(pool.catalog.types[i] for _, i in order),
+            instance_types=types,
             pods=tuple(p.obj for p in claim.pods),
             price=order[0][0],
             requests=add_requests(claim.requests, overhead),
