@@ -606,7 +606,12 @@ class HorizontalPodAutoscalerController:
             history = self._histories[key] = _History(str(md.get("uid")))
         # A pass changes only the status: the rest stays the stored (shared, read-only) parts,
         # which also keeps the spec's identity for the parsed-behavior cache.
-        hpa = {**stored, "status": json_copy(stored.get("status") or {})}
+        # Of the status, only the conditions are changed in place (``set_condition``): a copy
+        # of each is all a pass needs; ``_set_status`` builds the rest anew.
+        status = {**(stored.get("status") or {})}
+        if status.get("conditions"):
+            status["conditions"] = [dict(c) for c in status["conditions"]]
+        hpa = {**stored, "status": status}
         self._autoscale(hpa, history)
         if hpa.get("status") != stored.get("status"):
             self._client.update_status(hpa, handoff=True)
