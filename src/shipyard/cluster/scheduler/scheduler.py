@@ -74,6 +74,7 @@ from shipyard.cluster.scheduler.preemption import (
 from shipyard.cluster.scheduler.profile import Profile, ScheduleResult
 from shipyard.cluster.scheduler.queue import QueuedPod, SchedulingQueue
 from shipyard.cluster.scheduler.snapshot import Snapshot
+from shipyard.cluster.scheduler.status import merge_status
 from shipyard.core.clock import format_time
 from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
 from shipyard.core.objects import Obj, ObjectKey, meta
@@ -431,19 +432,21 @@ class Scheduler:
 
     def _update_status(self, info: PodInfo, status: Mapping[str, Any]) -> bool:
         """The patch, written as a status update of the version the scheduler holds, merged
-        by the store's own strategic merge: the very write the patch makes while that version
-        is the stored one, without copying the whole pod to merge into and the result back.
+        as the store's strategic merge does (:mod:`.status`, else the store's own merge): the
+        very write the patch makes while that version is the stored one, without copying the
+        whole pod to merge into and the result back.
         False when it is not the stored version (a conflict: the patch merges into the
         stored one) or carries no resourceVersion to check."""
         obj = info.obj
         if not meta(obj).get("resourceVersion"):
             return False
-        base = {"status": obj["status"]} if "status" in obj else {}
-        merged = apply_patch(
-            base, {"status": dict(status)}, "strategic", api_version="v1", kind="Pod"
-        )
+        merged = merge_status(obj.get("status"), status)  # the scheduler's own patch shapes
+        if merged is None:
+            base = {"status": obj["status"]} if "status" in obj else {}
+            patch = {"status": dict(status)}
+            merged = apply_patch(base, patch, "strategic", api_version="v1", kind="Pod")["status"]
         try:
-            self._client.update_status({**obj, "status": merged["status"]}, handoff=True)
+            self._client.update_status({**obj, "status": merged}, handoff=True)
         except ConflictError:
             return False
         return True
