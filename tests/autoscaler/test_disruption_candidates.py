@@ -164,3 +164,15 @@ def test_claims_of_a_command_in_flight_are_excluded() -> None:
         state([claim("a"), claim("b")], [node("a"), node("b")], []), exclude=["a"]
     )
     assert [c.name for c in found] == ["b"]
+
+
+def test_a_new_version_of_the_same_claim_or_node_is_judged_again() -> None:
+    a_claim, a_node = claim("a"), node("a")
+    assert [c.name for c in build_candidates(state([a_claim], [a_node], []))[0]] == ["a"]
+    unready = {**a_node, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    assert build_candidates(state([a_claim], [unready], []))[0] == []
+    tainted = {**a_node, "spec": {"taints": [DISRUPTED_TAINT.to_dict()]}}
+    assert build_candidates(state([a_claim], [tainted], []))[0] == []
+    deleting = {**a_claim, "metadata": {**a_claim["metadata"], "deletionTimestamp": "x"}}
+    assert state([deleting], [a_node], []).disrupting("a")
+    assert [c.name for c in build_candidates(state([a_claim], [a_node], []))[0]] == ["a"]

@@ -26,6 +26,8 @@ from shipyard.autoscaler.disruption.budgets import (
     budget_map,
 )
 from shipyard.autoscaler.disruption.candidates import (
+    _node_blocked,
+    blocking_pdbs,
     disruption_cost,
     do_not_disrupt_until,
     pdb_blocking,
@@ -166,6 +168,17 @@ def test_a_pdb_allowing_no_disruption_blocks_only_the_pods_it_selects() -> None:
     assert pdb_blocking(pods, [_pdb("db", "db", 0)]) == "default/db"
     assert pdb_blocking(pods, [_pdb("db", "db", 0, namespace="other")]) == ""
     assert pdb_blocking([], [_pdb("db", "db", 0)]) == ""
+
+
+def test_a_nodes_blocking_pdb_is_judged_again_when_its_pods_or_the_budgets_change() -> None:
+    pods = [_pod("a", "web"), _pod("b", "db")]
+    db, web = _pdb("db", "db", 0), _pdb("web", "web", 0)
+    assert _node_blocked("n", pods, blocking_pdbs([db])) == "default/db"
+    assert _node_blocked("n", pods, blocking_pdbs([db])) == "default/db"  # kept
+    assert _node_blocked("n", pods, blocking_pdbs([_pdb("db", "db", 2)])) == ""  # allows now
+    assert _node_blocked("n", pods, blocking_pdbs([web, db])) == "default/web"
+    assert _node_blocked("n", pods[1:], blocking_pdbs([web, db])) == "default/db"  # pods moved
+    assert _node_blocked("m", [pods[0]], blocking_pdbs([db])) == ""  # per node
 
 
 def test_disruption_cost_prefers_fewer_and_lower_priority_pods_and_nodes_expiring_soon() -> None:

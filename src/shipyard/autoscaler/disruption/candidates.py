@@ -132,28 +132,33 @@ def _lifetime_scaled(total: float, *, age: float, expire_after: float | None) ->
     return total * max(0.0, min(1.0, (expire_after - age) / expire_after))
 
 
-# Per node name: the bound pods last seen (stored objects, never changed in place), the ones
-# that would move, their eviction cost and the pods annotated do-not-disrupt — most nodes'
-# pods are the same pass after pass.
-_MOVING: dict[str, tuple[tuple[Obj, ...], tuple[Obj, ...], float, tuple[Obj, ...]]] = {}
+# Per node name: the bound pods last seen (stored objects, never changed in place; and the
+# sequence they came in, which a pass's reader hands out again while they are unchanged),
+# the ones that would move, their eviction cost and the pods annotated do-not-disrupt — most
+# nodes' pods are the same pass after pass.
+_MOVING: dict[
+    str, tuple[Sequence[Obj], tuple[Obj, ...], tuple[Obj, ...], float, tuple[Obj, ...]]
+] = {}
 _MOVING_MAX = 50_000
 
 
 def _node_pods(node: str, bound: Sequence[Obj]) -> tuple[tuple[Obj, ...], float, tuple[Obj, ...]]:
     """(the pods that would move, their eviction cost, the pods with do-not-disrupt)."""
     found = _MOVING.get(node)
-    if (
-        found is not None
-        and len(found[0]) == len(bound)
-        and all(a is b for a, b in zip(found[0], bound, strict=True))
+    if found is not None and (
+        found[0] is bound
+        or (
+            len(found[1]) == len(bound)
+            and all(a is b for a, b in zip(found[1], bound, strict=True))
+        )
     ):
-        return found[1], found[2], found[3]
+        return found[2], found[3], found[4]
     pods = tuple(p for p in bound if reschedulable(p))
     cost = sum(eviction_cost(p) for p in pods)
     annotated = tuple(p for p in bound if DO_NOT_DISRUPT in (meta(p).get("annotations") or {}))
     if len(_MOVING) >= _MOVING_MAX:
         _MOVING.clear()
-    _MOVING[node] = (tuple(bound), pods, cost, annotated)
+    _MOVING[node] = (bound, tuple(bound), pods, cost, annotated)
     return pods, cost, annotated
 
 
@@ -213,8 +218,25 @@ def _blocked(claim: Obj, node: Obj, pods: list[Obj], pdbs: _Blocking, now: float
         if _protected(pod, functools.partial(_started, pod), now):
             md = meta(pod)
             return f'pod {md.get("namespace")}/{md.get("name")} has "{DO_NOT_DISRUPT}" annotation'
-    pdb = _first_blocked(pods, pdbs)
+    pdb = _node_blocked(str(meta(node).get("name") or ""), pods, pdbs)
     return f"pdb {pdb} prevents pod evictions" if pdb else ""
+
+
+# Per node name: the bound pods and blocking budgets last judged, and the budget that blocks.
+_BLOCKED: dict[str, tuple[Sequence[Obj], _Blocking, str]] = {}
+
+
+def _node_blocked(node: str, pods: Sequence[Obj], pdbs: _Blocking) -> str:
+    """``_first_blocked``, again only when the node's pods (the same sequence, as a pass's
+    reader hands it out while they are unchanged) or the blocking budgets changed."""
+    found = _BLOCKED.get(node)
+    if found is not None and found[0] is pods and found[1] == pdbs:
+        return found[2]
+    blocked = _first_blocked(pods, pdbs)
+    if len(_BLOCKED) >= _MOVING_MAX:
+        _BLOCKED.clear()
+    _BLOCKED[node] = (pods, list(pdbs), blocked)
+    return blocked
 
 
 def build_candidates(

@@ -110,9 +110,20 @@ class ClusterState:
         """Deleting, marked for disruption (tainted), or its node NotReady or gone."""
         claim = self.snapshot.claims[claim_name]
         node = self.node_by_claim.get(claim_name)
-        if is_terminating(claim) or node is None or is_terminating(node):
-            return True
-        return has_taint(node, DISRUPTED_TAINT) or not is_ready(node)
+        seen = _DISRUPTING.get(claim_name)
+        if seen is not None and seen[0] is claim and seen[1] is node:
+            return seen[2]
+        found = (
+            is_terminating(claim)
+            or node is None
+            or is_terminating(node)
+            or has_taint(node, DISRUPTED_TAINT)
+            or not is_ready(node)
+        )
+        if len(_DISRUPTING) >= _DISRUPTING_MAX:
+            _DISRUPTING.clear()
+        _DISRUPTING[claim_name] = (claim, node, found)
+        return found
 
     def pool_counts(self) -> dict[str, PoolCounts]:
         """Per pool, its nodes (claims with a node, or deleting) and how many are disrupting;
@@ -125,6 +136,12 @@ class ClusterState:
             found = out.get(pool, PoolCounts(0, 0))
             out[pool] = PoolCounts(found.total + 1, found.disrupting + int(self.disrupting(name)))
         return out
+
+
+# Per NodeClaim name: the claim and node last judged (stored objects, never changed in place)
+# and whether they are disrupting — passes every 10 s mostly see the same objects.
+_DISRUPTING: dict[str, tuple[Obj, Obj | None, bool]] = {}
+_DISRUPTING_MAX = 50_000
 
 
 @dataclass(frozen=True)
