@@ -15,14 +15,13 @@ fallback (60 s) is due, or at once when pods are left.
 
 For each pod (``scheduleOne``):
 
-- **Bound**: the pod is *assumed* on its node in the cache, then ``spec.nodeName`` is set (an
-  update carrying the resourceVersion the decision was made on: a pod changed meanwhile is a
-  conflict, backs off and is decided again, never bound on stale facts), then the status
-  condition ``PodScheduled=True`` (status subresource), then the Event ``Scheduled`` —
-  ``Successfully assigned <ns>/<pod> to <node>`` — from ``default-scheduler``. Kubernetes does
-  the first two in one write through the ``pods/binding`` subresource, which the store does not
-  serve: two writes here. Write errors are handled per pod (a conflict is not raised to the
-  runtime, which would abandon the rest of the batch).
+- **Bound**: the pod is *assumed* on its node in the cache, then bound through the
+  ``pods/binding`` subresource — ``spec.nodeName`` and ``PodScheduled=True`` in one write,
+  carrying the resourceVersion the decision was made on (a pod changed meanwhile is a
+  conflict, backs off and is decided again, never bound on stale facts) — then the Event
+  ``Scheduled`` — ``Successfully assigned <ns>/<pod> to <node>`` — from ``default-scheduler``.
+  Write errors are handled per pod (a conflict is not raised to the runtime, which would
+  abandon the rest of the batch).
 - **Unschedulable**: DefaultPreemption runs (:mod:`.preemption`); victims get the
   ``DisruptionTarget`` condition (reason ``PreemptionByScheduler``), are deleted gracefully
   and get the Event ``Preempted`` (``Preempted by pod <uid> on node <node>``); lower-priority
