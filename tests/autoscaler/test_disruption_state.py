@@ -12,6 +12,8 @@ from shipyard.autoscaler.disruption.state import (
     PoolInfo,
     read_state,
 )
+from shipyard.autoscaler.provisioning import ExistingNode
+from shipyard.autoscaler.provisioning.controller import existing_capacity
 from shipyard.core.objects import Obj
 from tests.autoscaler.test_disruption_helpers import DWorld, dworld, pdb
 from tests.platform.test_autoscaling_helpers import ALLOWED, web
@@ -127,3 +129,30 @@ def test_the_reader_follows_pods_nodes_and_claims_as_they_come_change_and_go() -
     w.run(60)
     assert reader.read(w.clock.now()).snapshot.pods != read(w, None).snapshot.pods  # deaf
     assert checks == 12
+
+
+def test_capacity_read_again_from_unchanged_nodes_and_pods_is_the_same_and_follows_changes() -> (
+    None
+):
+    w = dworld()
+    reader = ClusterReader(w.client, w.auto.cloud)
+    w.create(web(4))
+    w.run(150)
+
+    def capacity() -> dict[str, ExistingNode]:
+        state = reader.read(w.clock.now())
+        types = {name: info.types for name, info in state.pools.items()}
+        found, _ = existing_capacity(state.snapshot, {}, types)
+        fresh, _ = existing_capacity(read(w, None).snapshot, {}, types)
+        assert found == fresh  # the same capacity as read afresh
+        return {n.name: n for n in found}
+
+    first = capacity()
+    assert first and all(n.pods for n in first.values())
+    again = capacity()
+    assert all(again[name] is first[name] for name in first)  # nothing changed: kept
+    w.scale("web", 1)
+    w.run(60)
+    later = capacity()
+    changed = [name for name in first if name in later and later[name] is not first[name]]
+    assert changed and all(later[n].requested["pods"] < first[n].requested["pods"] for n in changed)

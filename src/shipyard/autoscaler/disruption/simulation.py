@@ -49,6 +49,16 @@ def as_pending(pod: Obj) -> Obj:
 _PENDING: IdentityCache[Obj] = IdentityCache(50_000)
 
 
+def _daemon_pod(daemonset: Obj) -> Obj:
+    """``daemonset_pod``, the same copy (read-only) while the stored DaemonSet is unchanged:
+    what the solver derives from it is found again pass after pass."""
+    found = _DAEMON_PODS.get(daemonset)
+    return found if found is not None else _DAEMON_PODS.put(daemonset, daemonset_pod(daemonset))
+
+
+_DAEMON_PODS: IdentityCache[Obj] = IdentityCache(1_000)
+
+
 class SchedulingSimulation:
     """A :class:`~.types.Rescheduler` over one :class:`~.state.ClusterState`."""
 
@@ -61,7 +71,7 @@ class SchedulingSimulation:
         self._state = state
         self._nominated = dict(nominated or {})
         snap = state.snapshot
-        self._daemons = [daemonset_pod(d) for d in snap.daemonsets]
+        self._daemons = [_daemon_pod(d) for d in snap.daemonsets]
         self._types = {name: info.types for name, info in state.pools.items()}
         self._existing: tuple[Capacity, dict[str, tuple[str, str]]] | None = None
         self._bound_pods: list[BoundPod] | None = None

@@ -368,6 +368,51 @@ def _node_capacity(
         return None
     name = str(meta(node).get("name"))
     bound = snap.bound.get(name, [])
+    seen = _CAPACITY.get(name)
+    if (
+        seen is not None
+        and seen[0] is node
+        and _same(seen[1], bound)
+        and seen[3] == (pool, startup, initialized)
+        and _same(seen[2], nominated)
+    ):
+        return seen[4]
+    found = _node_capacity_of(
+        node, name, bound, nominated, pool=pool, startup=startup, initialized=initialized
+    )
+    if len(_CAPACITY) >= _CAPACITY_MAX:
+        _CAPACITY.clear()
+    _CAPACITY[name] = (node, bound, tuple(nominated), (pool, startup, initialized), found)
+    return found
+
+
+def _same(kept: Sequence[Obj], objs: Sequence[Obj]) -> bool:
+    """The same objects (a disruption pass's reader hands out the very same sequence while
+    they are unchanged; a fresh read has a new list of the same stored objects)."""
+    return kept is objs or (
+        len(kept) == len(objs) and all(a is b for a, b in zip(kept, objs, strict=True))
+    )
+
+
+# Per node name: what its capacity was read from last (the stored node, the bound pods, the
+# nominated pods, the claim's facts) and the ExistingNode read.
+_CAPACITY: dict[
+    str,
+    tuple[Obj, Sequence[Obj], tuple[Obj, ...], tuple[str, tuple[Taint, ...], bool], ExistingNode],
+] = {}
+_CAPACITY_MAX = 50_000
+
+
+def _node_capacity_of(
+    node: Obj,
+    name: str,
+    bound: Sequence[Obj],
+    nominated: list[Obj],
+    *,
+    pool: str,
+    startup: tuple[Taint, ...],
+    initialized: bool,
+) -> ExistingNode:
     return ExistingNode(
         name=name,
         labels=dict(meta(node).get("labels") or {}),

@@ -444,6 +444,8 @@ class Scheduler:
         return found
 
     def _view(self, pod: PodState) -> tuple[list[Group], list[Group]]:
+        if not self.topology.groups and not self.topology.inverse:
+            return [], []  # no group to select the pod (most batches, most what-ifs)
         key = (pod.namespace, tuple(sorted(pod.labels.items())))
         found = self._views.get(key)
         if found is None:
@@ -502,6 +504,16 @@ _Daemon = tuple[Obj, list[Requirements], dict[str, int]]
 
 
 def _daemon(pod: Obj) -> _Daemon:
+    found = _DAEMONS.get(pod)
+    return found if found is not None else _DAEMONS.put(pod, _daemon_parsed(pod))
+
+
+# Per DaemonSet pod object (read-only; a disruption pass hands the same ones to every what-if,
+# and passes keep them while the DaemonSet is unchanged): its parsed affinity and requests.
+_DAEMONS: IdentityCache[_Daemon] = IdentityCache(1_000)
+
+
+def _daemon_parsed(pod: Obj) -> _Daemon:
     try:
         terms = pod_requirement_terms(pod)
     except ShipyardError:
@@ -545,9 +557,26 @@ def _has_rules(pod: PodState) -> bool:
 
 
 def _node_overhead(node: ExistingNode, daemons: list[_Daemon]) -> dict[str, int]:
-    """DaemonSet pods the node should run but does not yet (Karpenter's remaining overhead)."""
+    """DaemonSet pods the node should run but does not yet (Karpenter's remaining overhead);
+    kept per ExistingNode (immutable) for the same DaemonSet pods."""
     if not daemons:
         return {}
+    seen = _OVERHEADS.get(node)
+    if (
+        seen is not None
+        and len(seen[0]) == len(daemons)
+        and all(a is b[0] for a, b in zip(seen[0], daemons, strict=True))
+    ):
+        return seen[1]
+    found = _node_overhead_of(node, daemons)
+    _OVERHEADS.put(node, (tuple(d[0] for d in daemons), found))
+    return found
+
+
+_OVERHEADS: IdentityCache[tuple[tuple[Obj, ...], dict[str, int]]] = IdentityCache(50_000)
+
+
+def _node_overhead_of(node: ExistingNode, daemons: list[_Daemon]) -> dict[str, int]:
     labels = _label_requirements(node.labels)
     taints = node.scheduling_taints()
     total: dict[str, int] = {}
