@@ -73,7 +73,7 @@ class SchedulingSimulation:
         snap = state.snapshot
         self._daemons = [_daemon_pod(d) for d in snap.daemonsets]
         self._types = {name: info.types for name, info in state.pools.items()}
-        self._existing: tuple[Capacity, dict[str, tuple[str, str]]] | None = None
+        self._existing: tuple[Capacity, dict[str, list[str]]] | None = None
         self._bound_pods: list[BoundPod] | None = None
         self._has_topology: bool | None = None
         self.runs = 0  # simulations made (for tests and reports)
@@ -82,12 +82,8 @@ class SchedulingSimulation:
         self.runs += 1
         claims = {c.name for c in candidates}
         nodes = {c.node_name for c in candidates}
-        base, targets = self._capacity()
-        without = {
-            name
-            for name, (kind, target) in targets.items()
-            if name in nodes or (kind == "nodeclaim" and target in claims)
-        }
+        base, of_claim = self._capacity()
+        without = set(nodes).union(*(of_claim.get(claim, ()) for claim in claims))
         bound: list[BoundPod] = []
         if self._topology():
             moving = {id(p) for c in candidates for p in c.pods}
@@ -97,10 +93,10 @@ class SchedulingSimulation:
         pending = [as_pending(p) for c in candidates for p in c.pods]
         return base.solve(pending, without=without, cluster_pods=bound, improve_cost=False)
 
-    def _capacity(self) -> tuple[Capacity, dict[str, tuple[str, str]]]:
-        """The capacity of the whole cluster, read and prepared for the solver once a pass:
-        a simulation leaves out the candidates' entries (a node, or its NodeClaim's
-        in-flight capacity)."""
+    def _capacity(self) -> tuple[Capacity, dict[str, list[str]]]:
+        """The capacity of the whole cluster, read and prepared for the solver once a pass,
+        and per NodeClaim the entries that are its capacity: a simulation leaves out the
+        candidates' entries (their nodes, or their NodeClaims' in-flight capacity)."""
         if self._existing is None:
             snap = self._state.snapshot
             existing, targets = existing_capacity(snap, self._nominated, self._types)
@@ -110,7 +106,11 @@ class SchedulingSimulation:
                 daemonset_pods=self._daemons,
                 namespace_labels=snap.namespaces,
             )
-            self._existing = (base, targets)
+            of_claim: dict[str, list[str]] = {}
+            for name, (kind, target) in targets.items():
+                if kind == "nodeclaim":
+                    of_claim.setdefault(target, []).append(name)
+            self._existing = (base, of_claim)
         return self._existing
 
     def _bound(self) -> list[BoundPod]:
