@@ -62,6 +62,19 @@ def test_handoff_status_write_shares_the_stored_spec() -> None:
     assert store.get("v1", "Pod", "a")["status"]["phase"] == "Running"
 
 
+def test_copied_and_patched_writes_share_the_unchanged_metadata_entries() -> None:
+    store = new_store()
+    first = store.create(make_pod("a", labels={"app": "x"}), handoff=True)
+    copied = store.get("v1", "Pod", "a")  # a deep copy: none of its parts is a stored one
+    copied["metadata"]["annotations"] = {"note": "1"}
+    store.update(copied)
+    store.patch("v1", "Pod", "a", {"metadata": {"annotations": {"note": "2"}}})
+    current = store.get("v1", "Pod", "a", copy=False)
+    assert current["metadata"]["annotations"] == {"note": "2"}
+    for field in ("name", "namespace", "uid", "creationTimestamp", "labels"):
+        assert current["metadata"][field] is first["metadata"][field], field
+
+
 def test_a_reader_that_changes_a_shared_object_is_caught_on_the_next_write() -> None:
     store = new_store()
     store.create(make_pod("a", labels={"app": "x"}))

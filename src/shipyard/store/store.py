@@ -949,8 +949,9 @@ def _share_unchanged(new: Obj, old: Obj) -> None:
 
     Equal parts are replaced by the stored ones down to a few levels: map values, and list
     items (at the same position, or — for maps in a list that changed length, such as
-    endpoints — anywhere in the stored list). Validation of an update skips what is shared,
-    and memory is saved.
+    endpoints — anywhere in the stored list), and the entries of the metadata map (not the
+    map itself: the store writes the resourceVersion into it). Validation of an update skips
+    what is shared, and memory is saved.
     """
     for k, value in new.items():
         if k == "metadata" or k not in old:
@@ -963,15 +964,20 @@ def _share_unchanged(new: Obj, old: Obj) -> None:
         else:
             _share_parts(value, before, _SHARE_DEPTH)
     md, old_md = new["metadata"], meta(old)
-    for k in _SHARED_METADATA:
-        value = md.get(k, _ABSENT)
-        if value is not _ABSENT:
-            before = old_md.get(k, _ABSENT)
-            if before is not value and before is not _ABSENT and value == before:
+    for k, value in md.items():
+        before = old_md.get(k, _ABSENT)
+        if before is value or before is _ABSENT:
+            continue
+        if k in _SHARED_METADATA:
+            if value == before:
                 md[k] = before
+        elif type(value) is str and type(before) is str and value == before:
+            md[k] = before  # a copied name or namespace: the metadata may be all stored parts
 
 
-_SHARED_METADATA = ("labels", "annotations", "ownerReferences", "finalizers", "managedFields")
+_SHARED_METADATA = frozenset(
+    {"labels", "annotations", "ownerReferences", "finalizers", "managedFields"}
+)
 _ABSENT: Any = object()  # a key that is missing (None is a value)
 
 

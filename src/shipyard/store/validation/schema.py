@@ -47,8 +47,10 @@ from __future__ import annotations
 
 import json
 import marshal
+import operator
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 from shipyard.core.durations import NEVER, DurationError, parse_duration
@@ -260,7 +262,7 @@ class Schema:
     def check_update(self, value: Any, old: Any, path: str, errs: Errors) -> None:
         """``check`` of an update's value, given the stored ``old`` one: ``Obj`` skips the
         parts that are the very objects already stored (validated when they were written),
-        and its rules too when every entry is the stored one (a new map of stored parts)."""
+        and a new map whose entries are all the stored ones."""
         self.check(value, path, errs)
 
 
@@ -639,27 +641,24 @@ class Obj(Schema):
         if not isinstance(value, dict) or not isinstance(old, dict):
             self.check(value, path, errs)
             return
-        get, before = self.fields.get, old.get
-        # Whether every entry is the stored one itself (and no other is stored): then this
-        # object's content is the stored object's, its rules passed when that was written,
-        # and they are not run again (a write's metadata map is new, its entries are not).
-        same = len(value) == len(old)
+        before = old.get
+        if len(value) == len(old) and all(
+            map(operator.is_, value.values(), map(before, value, repeat(_ABSENT)))
+        ):
+            # Every entry is the stored one itself (a write's new metadata map of stored
+            # parts): the stored object's content, found valid when it was written.
+            return
+        get = self.fields.get
         for key, item in value.items():
-            stored = before(key, _ABSENT)
-            if item is not stored:
-                same = False
             schema = get(key)
             if schema is None:
                 if not self.open:
                     errs.append(unknown_field(child(path, str(key))))
-            elif item is None or item is stored:
+            elif item is None or item is before(key):
                 pass  # unset, or the stored part itself
             elif type(item) is not schema.fast or (schema.ok is not None and item not in schema.ok):
-                if stored is _ABSENT:
-                    stored = None
-                schema.check_update(item, stored, f"{path}.{key}" if path else key, errs)
-        if not same:
-            self._finish(value, path, errs)
+                schema.check_update(item, before(key), f"{path}.{key}" if path else key, errs)
+        self._finish(value, path, errs)
 
     def _finish(self, value: dict[str, Any], path: str, errs: Errors) -> None:
         for key in self.required:
