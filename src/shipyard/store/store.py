@@ -987,15 +987,20 @@ _SHARE_DEPTH = 3
 def _share_parts(value: Any, before: Any, depth: int) -> None:
     """Within two unequal containers of one type, share the equal parts (see above)."""
     if type(value) is dict and type(before) is dict:
+        get = before.get
         for name, item in value.items():
-            if name in before:
-                stored = before[name]
-                if stored == item:
-                    value[name] = stored
-                elif depth > 0:
-                    _share_parts(item, stored, depth - 1)
+            stored = get(name, _ABSENT)
+            if stored is item or stored is _ABSENT:
+                continue
+            if stored == item:
+                value[name] = stored
+            elif depth > 0 and type(item) in _CONTAINERS:  # unequal scalars share nothing
+                _share_parts(item, stored, depth - 1)
     elif type(value) is list and type(before) is list:
         _share_items(value, before, depth)
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 def _share_items(value: list[Any], before: list[Any], depth: int) -> None:
@@ -1024,7 +1029,7 @@ def _share_items(value: list[Any], before: list[Any], depth: int) -> None:
             if found is not None:
                 value[i] = found
                 continue
-        if stored is not None and depth > 0:
+        if stored is not None and depth > 0 and type(item) in _CONTAINERS:
             _share_parts(item, stored, depth - 1)
 
 
