@@ -335,10 +335,14 @@ class DisruptionController:
     def __init__(self, client: Client, *, recorder: EventRecorder | None = None) -> None:
         self._client = client
         self._recorder = recorder or EventRecorder(client, "controllermanager")
-        self._selectors: dict[ObjectKey, LabelSelector] = {}
+        # Budget selectors by namespace; the version moves whenever one of them changes.
+        self._selectors: dict[str, dict[ObjectKey, LabelSelector]] = {}
+        self._version = 0
         self._pod_budgets: dict[ObjectKey, set[ObjectKey]] = {}
         self._members: dict[ObjectKey, set[ObjectKey]] = {}
         self._facts: dict[ObjectKey, tuple[Any, ...]] = {}  # pod -> what budgets count of it
+        # pod -> (its labels object, selector version, the budgets whose selector matched)
+        self._matched: dict[ObjectKey, tuple[object, int, tuple[ObjectKey, ...]]] = {}
 
     def watches(self) -> list[Watches]:
         return [
@@ -349,34 +353,49 @@ class DisruptionController:
     def _budget_keys(self, pdb: Obj) -> tuple[ObjectKey, ...]:
         key = key_of(pdb)
         try:
-            self._selectors[key] = LabelSelector.from_dict((pdb.get("spec") or {}).get("selector"))
+            selector = LabelSelector.from_dict((pdb.get("spec") or {}).get("selector"))
         except ShipyardError:
-            self._selectors[key] = LabelSelector.nothing()
+            selector = LabelSelector.nothing()
+        known = self._selectors.setdefault(key.namespace, {})
+        if known.get(key) != selector:
+            known[key] = selector
+            self._version += 1
         return (key,)
+
+    def _forget_budget(self, key: ObjectKey) -> None:
+        known = self._selectors.get(key.namespace)
+        if known is not None and known.pop(key, None) is not None:
+            self._version += 1
+            if not known:
+                del self._selectors[key.namespace]
 
     def _pod_keys(self, pod: Obj) -> list[ObjectKey]:
         pod_key = key_of(pod)
-        if pod_key not in self._pod_budgets and not any(
-            key.namespace == pod_key.namespace for key in self._selectors
-        ):
+        selectors = self._selectors.get(pod_key.namespace)
+        if pod_key not in self._pod_budgets and not selectors:
             # No budget can count this pod; a budget created later lists its pods itself.
             self._facts.pop(pod_key, None)
+            self._matched.pop(pod_key, None)
             return []
         if not self._changed(pod_key, pod):
             return []
-        labels = labels_of(pod)
-        keys = set(self._pod_budgets.get(pod_key, ()))
-        for key, selector in self._selectors.items():
-            if key.namespace == pod_key.namespace and selector.matches(labels):
-                keys.add(key)
-        return sorted(keys)
+        labels = meta(pod).get("labels")
+        found = self._matched.get(pod_key)
+        if found is not None and found[0] is labels and found[1] == self._version:
+            matched = found[2]  # the very same labels, the same selectors: the same budgets
+        else:
+            matched = tuple(
+                key for key, selector in (selectors or {}).items() if selector.matches(labels or {})
+            )
+            self._matched[pod_key] = (labels, self._version, matched)
+        return sorted(set(self._pod_budgets.get(pod_key, ())).union(matched))
 
     def _changed(self, pod_key: ObjectKey, pod: Obj) -> bool:
         """Whether a pod event can change a budget: what it counts changed, or the pod is gone
         (a deletion event carries the pod's last state, so existence is checked)."""
         ref = controller_ref(pod) or {}
         facts = (
-            tuple(sorted(labels_of(pod).items())),
+            meta(pod).get("labels") or {},
             is_ready(pod),
             is_terminating(pod),
             ref.get("uid"),
@@ -385,9 +404,10 @@ class DisruptionController:
             self._facts[pod_key] = facts
             return True
         try:
-            self._client.get("v1", "Pod", pod_key.name, namespace=pod_key.namespace)
+            self._client.get("v1", "Pod", pod_key.name, namespace=pod_key.namespace, copy=False)
         except NotFoundError:
             del self._facts[pod_key]
+            self._matched.pop(pod_key, None)
             return True
         return False
 
@@ -397,7 +417,7 @@ class DisruptionController:
                 "policy/v1", "PodDisruptionBudget", key.name, namespace=key.namespace
             )
         except NotFoundError:
-            self._selectors.pop(key, None)
+            self._forget_budget(key)
             self._track(key, [])
             return None
         self._budget_keys(pdb)
