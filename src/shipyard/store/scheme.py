@@ -14,6 +14,7 @@ Each :class:`KindInfo` carries two plain functions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,7 @@ class KindInfo:
     # conversion webhook would; reads are always of the storage version.
     convert: Converter | None = field(default=None, compare=False)
 
-    @property
+    @functools.cached_property  # read on every request (the key of each object)
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
@@ -65,7 +66,7 @@ class KindInfo:
     def singular(self) -> str:
         return self.kind.lower()
 
-    @property
+    @functools.cached_property
     def resource(self) -> str:
         """``deployments.apps``-style name; just the plural for the core group."""
         return f"{self.plural}.{self.group}" if self.group else self.plural

@@ -775,7 +775,11 @@ class Store:
 
 def _key(info: KindInfo, namespace: str, name: str) -> ObjectKey:
     ns = (namespace or "default") if info.namespaced else ""
-    return ObjectKey(info.api_version, info.kind, ns, name)
+    return _new_key(ObjectKey, (info.api_version, info.kind, ns, name))
+
+
+# ``ObjectKey(...)`` without its Python-level ``__new__`` (a key is built for every request).
+_new_key: Callable[[type[ObjectKey], tuple[str, str, str, str]], ObjectKey] = tuple.__new__
 
 
 def _uuid4(bits: int) -> str:
