@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.runtime import Manager
 from shipyard.cluster.services import (
     ClusterIPAllocator,
     EndpointsController,
+    Interned,
+    _slice_groups,
     endpoint_subsets,
     find_port,
 )
@@ -361,3 +365,65 @@ def test_headless_service_without_ports_lists_addresses_without_ports() -> None:
             }
         ]
     }
+
+
+# --- what a pod gives its Services is remembered per stored pod: same results ---------------
+
+_POD = st.fixed_dictionaries(
+    {
+        "ip": st.sampled_from(["", "127.1.0.2", "127.1.0.10", "127.1.0.3"]),
+        "ready": st.booleans(),
+        "terminating": st.booleans(),
+        "phase": st.sampled_from(["Running", "Running", "Succeeded"]),
+        "node": st.sampled_from(["node-1", "node-2", ""]),
+        "port": st.sampled_from(["http", "metrics", "other"]),
+        "hostname": st.sampled_from(["", "web-0"]),
+    }
+)
+
+
+def _pod_of(i: int, facts: dict[str, Any]) -> Obj:
+    status: Obj = {
+        "phase": facts["phase"],
+        "conditions": [{"type": "Ready", "status": "True" if facts["ready"] else "False"}],
+    }
+    if facts["ip"]:
+        status["podIP"] = facts["ip"]
+    container = {"name": "main", "image": "example/web:1"}
+    container["ports"] = [{"name": facts["port"], "containerPort": 8080 + i}]
+    spec: Obj = {"nodeName": facts["node"], "containers": [container]}
+    if facts["hostname"]:
+        spec |= {"hostname": facts["hostname"], "subdomain": "web"}
+    pod = make_pod(f"web-{i}", spec=spec, status=status)
+    pod["metadata"]["uid"] = f"u{i}"
+    if facts["terminating"]:
+        pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return pod
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rounds=st.lists(
+        st.lists(st.tuples(st.integers(0, 5), _POD), max_size=6), min_size=1, max_size=4
+    ),
+    publish=st.booleans(),
+)
+def test_remembered_pod_entries_build_what_building_each_pod_builds(
+    rounds: list[list[tuple[int, dict[str, Any]]]], publish: bool
+) -> None:
+    service = make_service("web", target_port="http")
+    service["spec"]["publishNotReadyAddresses"] = publish
+    interned = Interned()
+    zones = {"node-1": "zone-a", "node-2": "zone-b"}
+    pods: dict[int, Obj] = {}
+    for changes in rounds:  # each round changes some pods (new stored versions), keeps others
+        for i, facts in changes:
+            pods[i] = _pod_of(i, facts)
+        current = [pods[i] for i in sorted(pods)]
+        assert endpoint_subsets(service, current, interned) == endpoint_subsets(service, current)
+        cached = _slice_groups(service, current, zones, interned)
+        fresh = _slice_groups(service, current, zones)
+        assert {k: (g.ports, g.endpoints) for k, g in cached.items()} == {
+            k: (g.ports, g.endpoints) for k, g in fresh.items()
+        }
+        zones = {"node-1": "zone-b", "node-2": "zone-b"}  # a node's zone may change too

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -275,6 +276,8 @@ class Interned:
         self._ports: IdentityCache[tuple[object, list[dict[str, Any]], PortKey]] = IdentityCache(
             limit
         )
+        # (pod, Service spec, builder) by identity -> what the pod gives that Service
+        self._entries: dict[tuple[int, int, object], tuple[object, object, Any]] = {}
 
     def ports(
         self, service: Mapping[str, Any], pod: Mapping[str, Any]
@@ -290,6 +293,26 @@ class Interned:
             self._ports.put(spec, (service_ports, ports, key))
         return ports, key
 
+    def entry(
+        self,
+        service: Mapping[str, Any],
+        pod: Mapping[str, Any],
+        build: Callable[[Interned, Mapping[str, Any], Mapping[str, Any]], Any],
+    ) -> Any:
+        """``build(self, service, pod)``, once per stored pod and stored Service spec: both are
+        never changed in place, so what a pod contributes to a Service's endpoints holds
+        until either is written again."""
+        spec = service.get("spec")
+        key = (id(pod), id(spec), build)
+        found = self._entries.get(key)
+        if found is not None and found[0] is pod and found[1] is spec:
+            return found[2]
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        value = build(self, service, pod)
+        self._entries[key] = (pod, spec, value)
+        return value
+
     def get(
         self, key: tuple[Any, ...], build: Callable[..., dict[str, Any]], *args: Any
     ) -> dict[str, Any]:
@@ -302,41 +325,61 @@ class Interned:
         return found
 
 
+# What one pod gives a Service's Endpoints: None (left out), or
+# (port key, ports, sort order, address, listed as ready).
+_EndpointEntry = tuple[PortKey, list[dict[str, Any]], tuple[int, str], dict[str, Any], bool] | None
+
+
+def _endpoint_entry(
+    interned: Interned | None, service: Mapping[str, Any], pod: Mapping[str, Any]
+) -> _EndpointEntry:
+    publish = _publish_not_ready(service)
+    if not should_be_in_endpoints(pod, include_terminating=publish):
+        return None
+    ports, key = pod_ports(service, pod) if interned is None else interned.ports(service, pod)
+    if (service.get("spec") or {}).get("ports"):
+        if not ports:
+            return None  # no port of the Service resolves on this pod
+    elif not _is_headless(service):
+        return None
+    address = (
+        _address(pod, service)
+        if interned is None
+        else interned.get(_address_key(pod, service), _address, pod, service)
+    )
+    return key, ports, _address_order(address), address, publish or is_ready(pod)
+
+
 def endpoint_subsets(
     service: Mapping[str, Any],
     pods: Iterable[Mapping[str, Any]],
     interned: Interned | None = None,
 ) -> list[dict[str, Any]]:
     """The ``subsets`` of the Service's Endpoints, packed and in a stable order."""
-    publish = _publish_not_ready(service)
-    has_ports = bool((service.get("spec") or {}).get("ports"))
-    groups: dict[PortKey, tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]] = {}
+    Entries = list[tuple[tuple[int, str], dict[str, Any]]]
+    groups: dict[PortKey, tuple[Entries, Entries, list[dict[str, Any]]]] = {}
     for pod in pods:
-        if not should_be_in_endpoints(pod, include_terminating=publish):
+        entry = (
+            _endpoint_entry(None, service, pod)
+            if interned is None
+            else interned.entry(service, pod, _endpoint_entry)
+        )
+        if entry is None:
             continue
-        ports, key = pod_ports(service, pod) if interned is None else interned.ports(service, pod)
-        if has_ports and not ports:
-            continue  # no port of the Service resolves on this pod
-        if not has_ports and not _is_headless(service):
-            continue
+        key, ports, order, address, ready = entry
         group = groups.get(key)
         if group is None:
             group = groups[key] = ([], [], ports)
-        ready, not_ready, _ = group
-        address = (
-            _address(pod, service)
-            if interned is None
-            else interned.get(_address_key(pod, service), _address, pod, service)
-        )
-        (ready if publish or is_ready(pod) else not_ready).append(address)
+        (group[0] if ready else group[1]).append((order, address))
     subsets = []
+    first = operator.itemgetter(0)
     for key in sorted(groups):
-        ready, not_ready, ports = groups[key]
+        ready_addresses, not_ready, ports = groups[key]
         subset: dict[str, Any] = {}
-        if ready:
-            subset["addresses"] = sorted(ready, key=_address_order)
+        if ready_addresses:
+            subset["addresses"] = [a for _, a in sorted(ready_addresses, key=first)]
         if not_ready:
-            subset["notReadyAddresses"] = sorted(not_ready, key=_address_order)
+            subset["notReadyAddresses"] = [a for _, a in sorted(not_ready, key=first)]
         if ports:
             subset["ports"] = ports
         subsets.append(subset)
@@ -414,31 +457,54 @@ class _SliceGroup:
     endpoints: list[dict[str, Any]]
 
 
+# What one pod gives a Service's EndpointSlices, zone aside: None (left out), or
+# [port key, ports, node, facts, sort order, last zone, endpoint for that zone].
+_SliceEntry = list[Any] | None
+
+
+def _slice_entry(
+    interned: Interned | None, service: Mapping[str, Any], pod: Mapping[str, Any]
+) -> _SliceEntry:
+    if not should_be_in_endpoints(pod, include_terminating=True):
+        return None
+    ports, key = pod_ports(service, pod) if interned is None else interned.ports(service, pod)
+    node = str((pod.get("spec") or {}).get("nodeName") or "")
+    facts = (*_address_key(pod, service), _publish_not_ready(service))
+    facts = (*facts, is_ready(pod), is_terminating(pod))
+    return [key, ports, node, facts, _ip_order(_pod_ip(pod)), None, None]
+
+
 def _slice_groups(
     service: Mapping[str, Any],
     pods: Iterable[Mapping[str, Any]],
     zones: Mapping[str, str],
     interned: Interned | None = None,
 ) -> dict[PortKey | None, _SliceGroup]:
+    ordered: dict[PortKey | None, list[tuple[int, dict[str, Any]]]] = {}
     groups: dict[PortKey | None, _SliceGroup] = {}
     for pod in pods:
-        if not should_be_in_endpoints(pod, include_terminating=True):
+        entry = (
+            _slice_entry(None, service, pod)
+            if interned is None
+            else interned.entry(service, pod, _slice_entry)
+        )
+        if entry is None:
             continue
-        ports, key = pod_ports(service, pod) if interned is None else interned.ports(service, pod)
-        node = str((pod.get("spec") or {}).get("nodeName") or "")
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _SliceGroup(ports, [])
+        key, ports, node, facts, order, last_zone, endpoint = entry
+        if key not in groups:
+            groups[key] = _SliceGroup(ports, [])
+            ordered[key] = []
         zone = zones.get(node, "")
         if interned is None:
             endpoint = slice_endpoint(service, pod, zone)
-        else:
-            facts = (*_address_key(pod, service), zone, _publish_not_ready(service))
-            facts = (*facts, is_ready(pod), is_terminating(pod))
-            endpoint = interned.get(facts, slice_endpoint, service, pod, zone)
-        group.endpoints.append(endpoint)
-    for group in groups.values():
-        group.endpoints.sort(key=lambda e: _ip_order(str(e["addresses"][0])))
+        elif endpoint is None or zone != last_zone:
+            with_zone = (*facts[:7], zone, *facts[7:])  # the address key, the zone, the rest
+            endpoint = interned.get(with_zone, slice_endpoint, service, pod, zone)
+            entry[5], entry[6] = zone, endpoint
+        ordered[key].append((order, endpoint))
+    first = operator.itemgetter(0)
+    for key, group in groups.items():
+        group.endpoints = [e for _, e in sorted(ordered[key], key=first)]
     if not groups:
         groups[None] = _SliceGroup(None, [])  # the placeholder slice
     return groups
