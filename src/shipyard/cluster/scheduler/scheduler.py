@@ -256,12 +256,12 @@ class Scheduler:
     # -- one scheduling attempt --------------------------------------------------------------
 
     def _attempt(self, queued: QueuedPod, now: float) -> None:
-        known = self.failures.lookup(queued.info, self.snapshot, self.profile)
-        if known is not None:  # an equivalent pod failed on this very snapshot
-            self._record_unschedulable(queued.info, known.message, "", now)
-            self.queue.failed(queued, now, rejected_by=known.rejected_by)
-            return
         try:
+            known = self.failures.lookup(queued.info, self.snapshot, self.profile)
+            if known is not None:  # an equivalent pod failed on this very snapshot
+                self._record_unschedulable(queued.info, known.message, "", now)
+                self.queue.failed(queued, now, rejected_by=known.rejected_by)
+                return
             result = self.profile.schedule(queued.info, self.snapshot)
             if result.node is not None:
                 self._bind(queued, result.node, now)
