@@ -68,7 +68,7 @@ from shipyard.core.errors import (
     ShipyardError,
     TooManyRequestsError,
 )
-from shipyard.core.objects import Obj, ObjectKey, key_of, labels_of, meta
+from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, labels_of, meta
 from shipyard.core.selectors import LabelSelector
 
 __all__ = [
@@ -568,13 +568,16 @@ class EvictionAPI:
         namespace = str(meta(pod).get("namespace") or "")
         labels = labels_of(pod)
         found = []
-        for pdb in self._client.list("policy/v1", "PodDisruptionBudget", namespace=namespace):
+        budgets = self._client.list(
+            "policy/v1", "PodDisruptionBudget", namespace=namespace, copy=False
+        ).items
+        for pdb in budgets:
             try:
-                selector = LabelSelector.from_dict((pdb.get("spec") or {}).get("selector"))
+                selector = LabelSelector.of_stored((pdb.get("spec") or {}).get("selector"))
             except ShipyardError:
                 continue  # an invalid selector matches nothing
             if selector.matches(labels):
-                found.append(pdb)
+                found.append(json_copy(pdb))  # the caller writes its status
         return found
 
     def _spend(self, pdb: Obj, judged: Assessment, pod_name: str, now: float) -> None:

@@ -310,7 +310,7 @@ class DaemonSetController:
         ``shouldIgnoreNodeUpdate`` filter: heartbeats alone do not wake the controller)."""
         name = str(meta(node).get("name") or "")
         try:
-            current: Obj | None = self._client.get("v1", "Node", name)
+            current: Obj | None = self._client.get("v1", "Node", name, copy=False)
         except NotFoundError:
             current = None
         fingerprint = None if current is None else _node_fingerprint(current)
