@@ -24,7 +24,7 @@ placements. The scheduler drops permanently failed claims from those pods' candi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import count
 from typing import Any
 
@@ -511,8 +511,13 @@ class Planner:
 
     # --- existing capacity ------------------------------------------------------------------
 
-    def try_node(self, node: Node, index: int, pod: PodState) -> int:
-        """Add the pod to existing capacity if it fits (commits); else how it failed."""
+    def try_node(
+        self, node: Node, index: int, pod: PodState, own: Callable[[], Node] | None = None
+    ) -> int:
+        """Add the pod to existing capacity if it fits (commits); else how it failed.
+
+        ``own``, when given, returns the node to commit to (a solve's own copy of a node
+        shared by several solves, made on its first placement)."""
         key = (index, pod.tolerations)
         if key not in self._node_taints:
             self._node_taints[key] = did_not_tolerate(node.taints, pod.tolerations)
@@ -531,6 +536,8 @@ class Planner:
             code = self._node_rule(group, self_selecting, pin, pod, node)
             if code != OK:
                 return code
+        if own is not None:
+            node = own()
         node.requests = requests
         node.pods.append(pod)
         if pod.ports:

@@ -303,9 +303,14 @@ class PodState:
     def _copy(self, index: int) -> PodState:
         """A fresh copy (as constructed: nothing relaxed, no topology view yet)."""
         copy = PodState.__new__(PodState)
-        for name in _SHARED_SLOTS:
-            setattr(copy, name, getattr(self, name))
-        copy.index = index
+        copy.obj, copy.index, copy.namespace, copy.key = self.obj, index, self.namespace, self.key
+        copy.labels, copy.requests, copy.cpu = self.labels, self.requests, self.cpu
+        copy.memory, copy.shape, copy.ports = self.memory, self.shape, self.ports
+        copy.tolerations, copy.affinity = self.tolerations, self.affinity
+        copy.anti_affinity, copy.error = self.anti_affinity, self.error
+        copy.node_filter, copy.req_id, copy.strict_id = self.node_filter, -1, -1
+        copy.signature, copy.requirements = self.signature, self.requirements
+        copy.strict, copy.host_req = self.strict, self.host_req
         copy.spreads = list(self.spreads)
         copy.preferred_affinity = list(self.preferred_affinity)
         copy.preferred_anti_affinity = list(self.preferred_anti_affinity)
@@ -376,28 +381,6 @@ class PodState:
     def __repr__(self) -> str:
         return f"PodState({self.key})"
 
-
-# Slots of a fresh PodState that hold values never changed in place (immutable, or read-only
-# parts of the pod); the lists and dicts a solve changes are copied by ``PodState._copy``.
-_SHARED_SLOTS = tuple(
-    name
-    for name in PodState.__slots__
-    if name
-    not in {
-        "index",
-        "spreads",
-        "preferred_affinity",
-        "preferred_anti_affinity",
-        "terms",
-        "preferred_node",
-        "owned",
-        "inverse_match",
-        "counted_by",
-        "inverse_owned",
-        "rules",
-        "_domains",
-    }
-)
 
 # Per pod object: the parts its state was read from, and that state (see ``PodState.of``).
 _PROTOTYPES: IdentityCache[tuple[tuple[object, ...], PodState]] = IdentityCache(50_000)

@@ -45,6 +45,7 @@ map-order or random choice anywhere — the same input gives the same plan.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -249,7 +250,9 @@ class Scheduler:
     ) -> None:
         self.states = base.states
         self.pools = [p.fork() for p in base.pools]
-        self.nodes = [n.fork() for n in base.nodes if n.node.name not in without]
+        # The base's nodes, shared until a pod is placed on one (then this solve's copy).
+        self.nodes = [n for n in base.nodes if n.node.name not in without]
+        self._forked = [False] * len(self.nodes)
         labels = base.namespace_labels
         self.topology = Topology(self._universe, lambda ns: labels.get(ns) or {})
         self.planner = Planner(self.states, self.topology)
@@ -334,7 +337,8 @@ class Scheduler:
     def _place_on_nodes(self, shape: _Shape, pod: PodState) -> bool:
         keep: list[int] = []
         for i, index in enumerate(shape.nodes):
-            code = self.planner.try_node(self.nodes[index], index, pod)
+            own = None if self._forked[index] else functools.partial(self._own, index)
+            code = self.planner.try_node(self.nodes[index], index, pod, own)
             if code == OK:
                 keep.append(index)
                 keep.extend(shape.nodes[i + 1 :])
@@ -344,6 +348,12 @@ class Scheduler:
                 keep.append(index)
         shape.nodes = keep
         return False
+
+    def _own(self, index: int) -> Node:
+        """This solve's own copy of a node, to place pods on."""
+        node = self.nodes[index] = self.nodes[index].fork()
+        self._forked[index] = True
+        return node
 
     def _place_on_claims(self, shape: _Shape, pod: PodState) -> bool:
         try_claim = self.planner.try_claim
