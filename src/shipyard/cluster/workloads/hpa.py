@@ -421,10 +421,10 @@ class _History:
         up_rec = down_rec = desired
         old_index = None
         for i, (at, replicas) in enumerate(self.recommendations):
-            if at > up_cutoff:
-                up_rec = min(up_rec, replicas)
-            if at > down_cutoff:
-                down_rec = max(down_rec, replicas)
+            if at > up_cutoff and replicas < up_rec:
+                up_rec = replicas
+            if at > down_cutoff and replicas > down_rec:
+                down_rec = replicas
             if at < up_cutoff and at < down_cutoff:
                 old_index = i
         if old_index is not None:
@@ -863,11 +863,7 @@ class HorizontalPodAutoscalerController:
         return state, until
 
     def _tolerance_for(self, hpa: Obj) -> Tolerance:
-        rules = self._rules(hpa)
-        return Tolerance(
-            self._tolerance if rules.up.tolerance is None else rules.up.tolerance,
-            self._tolerance if rules.down.tolerance is None else rules.down.tolerance,
-        )
+        return _tolerance(self._rules(hpa), self._tolerance)
 
     def _proposal(
         self, hpa: Obj, spec: dict[str, Any], current: int, samples: list[PodSample]
@@ -948,6 +944,15 @@ def _behavior_of(spec: Obj) -> _Behavior:
     behavior: dict[str, Any] = json_copy(spec.get("behavior") or {})
     default_behavior(behavior)
     return _Behavior(_Rules.of(behavior["scaleUp"]), _Rules.of(behavior["scaleDown"]))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tolerance(rules: _Behavior, default: float) -> Tolerance:
+    """Each direction's own tolerance, else the controller's."""
+    return Tolerance(
+        default if rules.up.tolerance is None else rules.up.tolerance,
+        default if rules.down.tolerance is None else rules.down.tolerance,
+    )
 
 
 def _grouped(metrics: PodMetrics) -> GroupedPodMetrics | None:
