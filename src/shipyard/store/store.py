@@ -941,7 +941,8 @@ def _spec_changed(info: KindInfo, new: Obj, old: Obj) -> bool:
             before = old.get(k)
             if value is not before and value != before:
                 return True
-    return any(v is not None and k not in new and k not in skip for k, v in old.items())
+    gone = old.keys() - new.keys()  # usually none
+    return bool(gone) and any(old[k] is not None for k in gone - skip)
 
 
 _NOT_SPEC = frozenset({"metadata"})
