@@ -16,14 +16,12 @@ unschedulable, parsed once per version (``pending``; see
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from shipyard.autoscaler.provisioning.controller import is_provisionable
+from shipyard.cluster.changes import ChangeBuffer
 from shipyard.cluster.client import Client
 from shipyard.cluster.scheduler import Snapshot
 from shipyard.cluster.scheduler.podinfo import PodInfo, PodKey, PriorityClassInfo, pod_key
 from shipyard.core.objects import Obj, meta
-from shipyard.store.watch import WatchEvent
 
 __all__ = ["ClusterCache"]
 
@@ -43,30 +41,16 @@ class ClusterCache:
         self.snapshot = Snapshot()
         self.nodes: dict[str, Obj] = {}
         self.pending: dict[PodKey, PodInfo] = {}  # unschedulable pods, parsed
-        self._changes: dict[tuple[str, str, str], tuple[str, Obj]] = {}
-        self._unsubscribe: Callable[[], None] | None = client.add_listener(
-            self._on_event, kinds=list(_KINDS)
-        )
-        for api_version, kind in _KINDS:
-            for obj in client.list(api_version, kind, copy=False).items:
-                self._apply("ADDED", obj)
+        self._changes = ChangeBuffer(client, _KINDS)
+        for _, obj in self._changes.initial():
+            self._apply("ADDED", obj)
 
     def close(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def _on_event(self, event: WatchEvent) -> None:
-        obj = event.object
-        md = meta(obj)
-        key = (str(obj.get("kind")), str(md.get("namespace") or ""), str(md.get("name")))
-        self._changes.pop(key, None)  # re-insert: changes apply in the order of their last write
-        self._changes[key] = (event.type, obj)
+        self._changes.close()
 
     def sync(self) -> None:
         """Apply every change received since the last sync."""
-        changes, self._changes = self._changes, {}
-        for type_, obj in changes.values():
+        for type_, obj in self._changes.take():
             self._apply(type_, obj)
 
     def _apply(self, type_: str, obj: Obj) -> None:

@@ -28,10 +28,10 @@ from shipyard.autoscaler.disruption.state import (
 )
 from shipyard.autoscaler.provisioning.controller import Snapshot
 from shipyard.cloud.provider import CloudProvider
+from shipyard.cluster.changes import ChangeBuffer
 from shipyard.cluster.client import Client
 from shipyard.cluster.podutil import is_terminal
 from shipyard.core.objects import Obj, meta
-from shipyard.store.watch import WatchEvent
 
 __all__ = ["ClusterReader"]
 
@@ -120,35 +120,21 @@ class ClusterReader:
         self._cloud = cloud
         self._pool_cache = pools if pools is not None else PoolCache()
         self._tables = {kind: _Table() for kind in KINDS}
-        self._changes: dict[tuple[str, str, str], tuple[str, Obj]] = {}
+        self._changes = ChangeBuffer(client, KINDS)
         self._pod_node: dict[Key, str] = {}  # a bound, non-terminal pod -> its node
         self._bound: dict[str, _Table] = {}  # node name -> its bound pods
         self._bound_lists: dict[str, list[Obj]] = {}  # node name -> a list of them, kept
         self._dirty_nodes: set[str] = set()
         self._views: dict[tuple[str, str], tuple[int, object]] = {}
-        self._unsubscribe: Callable[[], None] | None = client.add_listener(
-            self._on_event, kinds=list(KINDS)
-        )
-        for api_version, kind in KINDS:
-            for obj in client.list(api_version, kind, copy=False).items:
-                self._apply("ADDED", (api_version, kind), obj)
+        for kind, obj in self._changes.initial():
+            self._apply("ADDED", kind, obj)
 
     def close(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    def _on_event(self, event: WatchEvent) -> None:
-        obj = event.object
-        md = meta(obj)
-        key = (str(obj.get("kind")), str(md.get("namespace") or ""), str(md.get("name")))
-        self._changes.pop(key, None)  # re-insert: changes apply in the order of their last write
-        self._changes[key] = (event.type, obj)
+        self._changes.close()
 
     def sync(self) -> None:
         """Apply every change received since the last sync."""
-        changes, self._changes = self._changes, {}
-        for type_, obj in changes.values():
+        for type_, obj in self._changes.take():
             kind = (str(obj.get("apiVersion")), str(obj.get("kind")))
             if kind in self._tables:
                 self._apply(type_, kind, obj)
