@@ -68,7 +68,15 @@ from shipyard.core.errors import (
     ShipyardError,
     TooManyRequestsError,
 )
-from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, labels_of, meta
+from shipyard.core.objects import (
+    IdentityCache,
+    Obj,
+    ObjectKey,
+    json_copy,
+    key_of,
+    labels_of,
+    meta,
+)
 from shipyard.core.selectors import LabelSelector
 
 __all__ = [
@@ -166,7 +174,7 @@ def _replicas(obj: Mapping[str, Any]) -> int:
 
 def _get(client: Client, api_version: str, kind: str, name: str, namespace: str) -> Obj | None:
     try:
-        return client.get(api_version, kind, name, namespace=namespace)
+        return client.get(api_version, kind, name, namespace=namespace, copy=False)
     except NotFoundError:
         return None
 
@@ -239,17 +247,28 @@ def assess(client: Client, pdb: Mapping[str, Any], now: float) -> Assessment:
         result.error = e.message
         return result
     recorded = (pdb.get("status") or {}).get("disruptedPods") or {}
-    for pod in pods:
-        _check_disrupted(result, pod, recorded, now)
+    if recorded:
+        for pod in pods:
+            _check_disrupted(result, pod, recorded, now)
+    disrupted = result.disrupted
     result.healthy = sum(
         1
-        for pod in pods
-        if not is_terminating(pod)
-        and meta(pod).get("name") not in result.disrupted
-        and is_ready(pod)
+        for terminating, name, ready in map(_health, pods)
+        if ready and not terminating and name not in disrupted
     )
     result.allowed = disruptions_allowed(result.expected, result.desired, result.healthy)
     return result
+
+
+# Per stored pod (shared, never changed in place): (terminating, name, ready).
+_HEALTH: IdentityCache[tuple[bool, str, bool]] = IdentityCache(100_000)
+
+
+def _health(pod: Obj) -> tuple[bool, str, bool]:
+    found = _HEALTH.get(pod)
+    if found is None:
+        found = _HEALTH.put(pod, (is_terminating(pod), str(meta(pod).get("name")), is_ready(pod)))
+    return found
 
 
 def _check_disrupted(result: Assessment, pod: Obj, recorded: Mapping[str, str], now: float) -> None:
