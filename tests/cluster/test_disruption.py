@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from shipyard.cluster import disruption
 from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.disruption import (
     DisruptionBudgetError,
@@ -301,6 +302,34 @@ def test_eviction_is_refused_until_a_replacement_is_ready(env: Env) -> None:
     )
     with pytest.raises(DisruptionBudgetError):  # web-1 no longer counts: budget spent
         client.evict("web-2", namespace="default")
+
+
+def test_refused_evictions_in_a_row_judge_the_budget_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, client = env
+    rs = three_ready_pods(env, min_available=3)
+    judged: list[str] = []
+    real = disruption.assess
+
+    def counting(client: Any, pdb: Obj, now: float) -> disruption.Assessment:
+        judged.append(pdb["metadata"]["name"])
+        return real(client, pdb, now)
+
+    monkeypatch.setattr(disruption, "assess", counting)
+    for name in ("web-1", "web-2", "web-3"):  # a drain's pass: nothing written in between
+        with pytest.raises(DisruptionBudgetError):
+            client.evict(name, namespace="default")
+    assert judged == ["web"]
+
+    running_pod(client, "web-4", owned_by=rs)  # a write: the budget is judged again
+    clock.run_until_idle()
+    judged.clear()
+    client.evict("web-1", namespace="default")
+    assert judged == ["web"]
+    with pytest.raises(DisruptionBudgetError):  # the eviction wrote: judged again, spent
+        client.evict("web-2", namespace="default")
+    assert judged == ["web", "web"]
 
 
 def test_eviction_records_the_disruption_in_the_budget(env: Env) -> None:

@@ -541,6 +541,24 @@ class EvictionAPI:
     def __init__(self, client: Client, *, retry_after: float = EVICTION_RETRY_AFTER) -> None:
         self._client = client
         self._retry_after = retry_after
+        # The last judgement of each budget, and the store revision and instant it holds for:
+        # a drain tries every pod of a node in a row, and a refused eviction writes nothing,
+        # so the next pod under the same budget finds the cluster as the last one did.
+        self._judged: dict[tuple[str, str], tuple[str, float, Assessment]] = {}
+
+    def _judge(self, pdb: Obj, now: float) -> Assessment:
+        """``assess``, or the same budget's last assessment if nothing was written since."""
+        store = getattr(self._client, "store", None)
+        revision = str(store.resource_version) if store is not None else None
+        md = meta(pdb)
+        key = (str(md.get("namespace") or ""), str(md.get("name") or ""))
+        found = self._judged.get(key)
+        if revision is not None and found is not None and found[:2] == (revision, now):
+            return found[2]
+        judged = assess(self._client, pdb, now)
+        if revision is not None:
+            self._judged[key] = (revision, now, judged)
+        return judged
 
     def evict(self, name: str, *, namespace: str, grace_period_seconds: int | None) -> Obj:
         for _ in range(_CONFLICT_RETRIES):
@@ -564,7 +582,7 @@ class EvictionAPI:
             return self._delete(pod, grace, guard=False)
         pdb = budgets[0]
         now = self._client.clock.now()
-        judged = assess(self._client, pdb, now)
+        judged = self._judge(pdb, now)
         if not is_ready(pod) and self._unhealthy_evictable(pdb, judged):
             return self._delete(pod, grace, guard=True)
         if judged.error is not None or judged.allowed <= 0:
