@@ -168,32 +168,43 @@ _SAMPLES: IdentityCache[tuple[tuple[float, float], float, PodSample]] = Identity
 
 
 def _valid_until(pod: Obj, usage: int | None, windows: tuple[float, float]) -> float:
-    status = pod.get("status") or {}
-    if meta(pod).get("deletionTimestamp") or status.get("phase") in ("Failed", "Pending"):
-        return math.inf
-    if usage is None:
+    if _phase_class(pod) is not None or usage is None:
         return math.inf
     found = _READINESS.get(pod)
     return found[2] if found is not None and found[0] == windows else -math.inf
 
 
-def _pod_state(
-    pod: Obj, usage: int | None, now: float, init_period: float, readiness_delay: float
-) -> str:
+def _phase_class(pod: Obj) -> str | None:
+    """``ignored`` (being deleted, or failed), ``pending``, or None for a pod whose class is
+    its readiness verdict."""
     status = pod.get("status") or {}
     if meta(pod).get("deletionTimestamp") or status.get("phase") == "Failed":
         return "ignored"
     if status.get("phase") == "Pending":
-        return "unready"
+        return "pending"
+    return None
+
+
+def _pod_state(
+    pod: Obj, usage: int | None, now: float, init_period: float, readiness_delay: float
+) -> str:
+    phase = _phase_class(pod)
+    if phase is not None:
+        return "unready" if phase == "pending" else phase
     if usage is None:
         return "missing"
+    return _verdict(pod, now, init_period, readiness_delay)[0]
+
+
+def _verdict(pod: Obj, now: float, init_period: float, readiness_delay: float) -> tuple[str, float]:
+    """``_readiness``, remembered per stored pod while it holds."""
     windows = (init_period, readiness_delay)
     found = _READINESS.get(pod)
     if found is not None and found[0] == windows and now < found[2]:
-        return found[1]
+        return found[1], found[2]
     state, until = _readiness(pod, now, init_period, readiness_delay)
     _READINESS.put(pod, (windows, state, until))
-    return state
+    return state, until
 
 
 # Per stored pod (never changed in place): its readiness verdict and until when it holds.
@@ -849,18 +860,10 @@ class HorizontalPodAutoscalerController:
     def _class_of(self, pod: Obj, now: float) -> tuple[str, float]:
         """The pod's class for grouping (``ignored``, ``pending``, or its readiness verdict)
         and until when it holds: ``_pod_state`` without the usage."""
-        status = pod.get("status") or {}
-        if meta(pod).get("deletionTimestamp") or status.get("phase") == "Failed":
-            return "ignored", math.inf
-        if status.get("phase") == "Pending":
-            return "pending", math.inf
-        windows = (self._init_period, self._readiness_delay)
-        found = _READINESS.get(pod)
-        if found is not None and found[0] == windows and now < found[2]:
-            return found[1], found[2]
-        state, until = _readiness(pod, now, self._init_period, self._readiness_delay)
-        _READINESS.put(pod, (windows, state, until))
-        return state, until
+        phase = _phase_class(pod)
+        if phase is not None:
+            return phase, math.inf
+        return _verdict(pod, now, self._init_period, self._readiness_delay)
 
     def _tolerance_for(self, hpa: Obj) -> Tolerance:
         return _tolerance(self._rules(hpa), self._tolerance)
