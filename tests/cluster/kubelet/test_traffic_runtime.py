@@ -114,7 +114,8 @@ class Model:
             rt.stop(self.pod(args[0]), args[1])
         elif kind == "remove":
             rt.remove(self.pod(args[0]))
-            self.pods.pop(args[0], None)
+            if self.pods.pop(args[0], None) is not None:  # a runtime forgets a removed pod's
+                self.explicit.pop(("default", args[0]), None)  # recorded load with it
             self.generation += 1  # a pod of the same name later is a new pod (new uid)
         elif kind == "wait":
             self.clock.advance(args[0])
