@@ -454,17 +454,7 @@ class SimulatedRuntime:
 
     def capacity(self, namespace: str, name: str) -> float:
         with self._lock:
-            sandbox = self._named(namespace, name)
-            if sandbox is None:
-                return 0.0
-            now = self._clock.now()
-            first: _Instance | None = None
-            for container in sandbox.regular:
-                inst = sandbox.latest(container)
-                if inst is None or not _serving(inst, now):
-                    return 0.0
-                first = first or inst
-            return first.profile.capacity_rps if first is not None else 0.0
+            return self._capacity_until((namespace, name), self._clock.now())[0]
 
     def record_load(self, namespace: str, name: str, rps: float) -> None:
         pod = (namespace, name)
