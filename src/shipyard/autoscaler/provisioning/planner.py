@@ -306,6 +306,26 @@ def required_anti_affinity(pod: Mapping[str, Any]) -> bool:
     return bool(anti and anti.get("requiredDuringSchedulingIgnoredDuringExecution"))
 
 
+def plain_slots(states: States, node: Node, req_id: int, pod: PodState) -> int:
+    """How many copies of ``pod`` (a plain pod, :meth:`PodState.is_plain`, its requirements
+    interned as ``req_id``) :meth:`Planner.try_node` would place on ``node`` one after
+    another: 0 when a check that does not depend on the node's load refuses it (taints,
+    requirements), else as many as its requests fit. For such pods those are try_node's
+    only checks, and each refusal is permanent."""
+    if did_not_tolerate(node.taints, pod.tolerations) is not None:
+        return 0
+    if not fits(add_requests(node.requests, pod.requests), node.available):
+        return 0
+    if isinstance(states.merge(node.state, req_id, True), str):
+        return 0
+    used, available = node.requests, node.available
+    return min(
+        (available.get(name, 0) - used.get(name, 0)) // value
+        for name, value in pod.requests.items()
+        if value > 0
+    )
+
+
 def _port_conflict(used: Iterable[HostPort], wanted: Iterable[HostPort]) -> HostPort | None:
     for want in wanted:
         for have in used:

@@ -294,11 +294,35 @@ class PodState:
         before when none of the parts it is read from was replaced (pods are never changed in
         place: the same stored or pending pod comes back batch after batch, what-if after
         what-if)."""
+        return cls.prototype(pod)._copy(index)
+
+    @classmethod
+    def prototype(cls, pod: dict[str, Any]) -> PodState:
+        """The parsed state of ``pod`` that :meth:`of` copies: shared, to read only (a
+        solve may check a batch with it before deciding to plan the pods one by one)."""
         parts = _state_parts(pod)
         found = _PROTOTYPES.get(pod)
         if found is None or not all(a is b for a, b in zip(found[0], parts, strict=True)):
             found = _PROTOTYPES.put(pod, (parts, cls(pod, 0)))
-        return found[1]._copy(index)
+        return found[1]
+
+    def is_plain(self) -> bool:
+        """Nothing but requests, tolerations and at most one required node-affinity term: no
+        parse error, host ports, host name, pod (anti-)affinity, spread or preference. Such a
+        pod's placement on existing capacity depends on the node alone, and nothing about it
+        can be relaxed."""
+        return (
+            self.error is None
+            and not self.ports
+            and self.host_req is None
+            and not self.spreads
+            and not self.affinity
+            and not self.anti_affinity
+            and not self.preferred_affinity
+            and not self.preferred_anti_affinity
+            and len(self.terms) <= 1
+            and not self.preferred_node
+        )
 
     def _copy(self, index: int) -> PodState:
         """A fresh copy (as constructed: nothing relaxed, no topology view yet)."""

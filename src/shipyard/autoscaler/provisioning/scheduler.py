@@ -69,6 +69,7 @@ from .planner import (
     States,
     add_requests,
     node_facts,
+    plain_slots,
     required_anti_affinity,
 )
 from .podspec import PodState
@@ -197,6 +198,13 @@ class Capacity:
         self.prefer_no_schedule = any(
             t.effect == PREFER_NO_SCHEDULE for p in ordered for t in p.taints
         )
+        # Batches of identical plain pods fill existing nodes in order (see _solve_plain),
+        # unless a bound pod's required anti-affinity or a PreferNoSchedule relaxation
+        # could make their places depend on more than the node.
+        self._plain = not self.prefer_no_schedule and not any(
+            node_facts(n.node).anti_affinity for n in self.nodes
+        )
+        self._slots: dict[tuple[object, ...], list[tuple[str, int]]] = {}
 
     def solve(
         self,
@@ -207,9 +215,61 @@ class Capacity:
         improve_cost: bool = True,
     ) -> Results:
         """:func:`solve` over this capacity less the existing nodes named in ``without``."""
+        if self._plain and pods and not cluster_pods:
+            found = self._solve_plain(pods, without, improve_cost)
+            if found is not None:
+                return found
         return Scheduler.over(self, without=without, cluster_pods=cluster_pods).solve(
             pods, improve_cost=improve_cost
         )
+
+    def _solve_plain(
+        self, pods: Sequence[Obj], without: Collection[str], improve_cost: bool
+    ) -> Results | None:
+        """The plan of a batch of identical plain pods (:meth:`PodState.is_plain`, one
+        requests shape, tolerations and requirements), or ``None`` for any other batch.
+
+        The scheduler would try them in input order (equal sizes) and put each on the first
+        existing node with room; a pod that finds none, and every pod after it, goes to new
+        claims. So the first ones fill the nodes in order, as many on each as fit (counted
+        once per node and pod kind for every what-if over this capacity), and only the rest
+        are planned one by one, over no existing node."""
+        first = PodState.prototype(pods[0])
+        if not first.is_plain():
+            return None
+        for pod in pods[1:]:
+            other = PodState.prototype(pod)
+            if not (
+                other.is_plain()
+                and (
+                    other.requirements is first.requirements
+                    or other.requirements == first.requirements
+                )
+                and other.shape == first.shape
+                and other.tolerations == first.tolerations
+            ):
+                return None
+        key = (first.requirements, first.shape, first.tolerations)
+        slots = self._slots.get(key)
+        if slots is None:
+            req_id = self.states.intern(first.requirements)
+            slots = self._slots[key] = [
+                (n.node.name, k)
+                for n in self.nodes
+                if (k := plain_slots(self.states, n, req_id, first)) > 0
+            ]
+        existing: dict[str, tuple[Obj, ...]] = {}
+        placed, total = 0, len(pods)
+        for name, room in slots:
+            if name in without:
+                continue
+            take = min(room, total - placed)
+            existing[name] = tuple(pods[placed : placed + take])
+            placed += take
+            if placed == total:
+                return Results((), existing, {})
+        rest = Scheduler.over(self, nodes=False).solve(pods[placed:], improve_cost=improve_cost)
+        return Results(rest.new_claims, existing, rest.errors)
 
 
 class Scheduler:
@@ -239,19 +299,25 @@ class Scheduler:
         *,
         without: Collection[str] = (),
         cluster_pods: Sequence[BoundPod] = (),
+        nodes: bool = True,
     ) -> Scheduler:
-        """A scheduler over ``base`` less the existing nodes named in ``without``."""
+        """A scheduler over ``base`` less the existing nodes named in ``without`` (over none
+        of them when ``nodes`` is false)."""
         scheduler = cls.__new__(cls)
-        scheduler._start(base, without, cluster_pods)
+        scheduler._start(base, without, cluster_pods, nodes)
         return scheduler
 
     def _start(
-        self, base: Capacity, without: Collection[str], cluster_pods: Sequence[BoundPod]
+        self,
+        base: Capacity,
+        without: Collection[str],
+        cluster_pods: Sequence[BoundPod],
+        nodes: bool = True,
     ) -> None:
         self.states = base.states
         self.pools = [p.fork() for p in base.pools]
         # The base's nodes, shared until a pod is placed on one (then this solve's copy).
-        self.nodes = [n for n in base.nodes if n.node.name not in without]
+        self.nodes = [n for n in base.nodes if n.node.name not in without] if nodes else []
         self._forked = [False] * len(self.nodes)
         labels = base.namespace_labels
         self.topology = Topology(self._universe, lambda ns: labels.get(ns) or {})

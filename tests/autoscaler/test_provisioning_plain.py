@@ -1,0 +1,121 @@
+"""Batches of identical plain pods over a shared Capacity: the fill-in-order shortcut plans
+exactly what the scheduler plans pod by pod, for any nodes, taints, labels, limits and
+nodes left out; any other batch is planned pod by pod."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shipyard.autoscaler.provisioning import Capacity, solve
+from shipyard.core.labels import ZONE
+from shipyard.core.taints import Taint
+from tests.autoscaler.test_provisioning_helpers import (
+    GI,
+    T3_2XLARGE,
+    T3_MEDIUM,
+    T3_XLARGE,
+    aws_types,
+    node,
+    pod,
+    pool,
+    spread,
+)
+from tests.autoscaler.test_provisioning_scheduler import summary
+
+Obj = dict[str, Any]
+
+TAINT = Taint("dedicated", "batch", "NoSchedule")
+ZONES = ["us-east-1a", "us-east-1b"]
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> tuple[list[Any], list[Obj], set[str], bool]:
+    nodes = []
+    for i in range(draw(st.integers(0, 8))):
+        cpu = draw(st.sampled_from([1000, 2000, 4000, 8000]))
+        memory = draw(st.sampled_from([1, 2, 4, 8])) * GI
+        used_cpu = draw(st.integers(0, cpu + 500))  # may be overcommitted
+        used_memory = draw(st.integers(0, memory))
+        nodes.append(
+            node(
+                f"n{i}",
+                cpu=cpu,
+                memory=memory,
+                pods=draw(st.integers(1, 12)),
+                requested={"cpu": used_cpu, "memory": used_memory, "pods": 1},
+                labels={ZONE: draw(st.sampled_from(ZONES))},
+                taints=[TAINT] if draw(st.booleans()) and i % 3 == 0 else [],
+                initialized=draw(st.booleans()) or i % 2 == 0,
+            )
+        )
+    cpu = draw(st.sampled_from(["250m", "375m", "1", "1500m", "3"]))
+    memory = draw(st.sampled_from(["128Mi", "768Mi", "2Gi"]))
+    spec: dict[str, Any] = {}
+    if draw(st.booleans()):
+        spec["nodeSelector"] = {ZONE: draw(st.sampled_from(ZONES))}
+    if draw(st.booleans()):
+        spec["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
+    count = draw(st.integers(1, 30))
+    pods = [pod(f"p{k}", cpu, memory, labels={"app": "a"}, **spec) for k in range(count)]
+    if draw(st.integers(0, 4)) == 0:  # sometimes a batch that is not uniform
+        odd: dict[str, Any] = {"topologySpreadConstraints": [spread(ZONE, {"app": "a"})]}
+        pods.insert(draw(st.integers(0, count)), pod("odd", cpu, memory, **odd))
+    without = {n.name for n in nodes if draw(st.integers(0, 3)) == 0}
+    limited = draw(st.booleans())
+    return nodes, pods, without, limited
+
+
+@settings(max_examples=200, deadline=None)
+@given(clusters())
+def test_plain_batches_over_a_capacity_are_planned_as_pod_by_pod(
+    case: tuple[list[Any], list[Obj], set[str], bool],
+) -> None:
+    nodes, pods, without, limited = case
+    p = pool(
+        aws_types(T3_MEDIUM, T3_XLARGE, T3_2XLARGE),
+        limits={"cpu": 16_000} if limited else None,
+    )
+    daemon = pod("ds", "100m", "100Mi")
+    base = Capacity([p], existing_nodes=nodes, daemonset_pods=[daemon])
+    left = [n for n in nodes if n.name not in without]
+    for improve_cost in (False, True):
+        fresh = solve(
+            pods, [p], existing_nodes=left, daemonset_pods=[daemon], improve_cost=improve_cost
+        )
+        shared = base.solve(pods, without=without, improve_cost=improve_cost)
+        assert summary(shared) == summary(fresh)
+
+
+def test_the_shortcut_is_taken_only_for_identical_plain_pods() -> None:
+    """It answers for a batch of identical plain pods, and declines a batch with a pod of
+    another size or with topology rules (those are planned pod by pod)."""
+    base = Capacity(
+        [pool(aws_types(T3_MEDIUM, T3_XLARGE))],
+        existing_nodes=[node("a", cpu=2000), node("b", cpu=4000, taints=[TAINT])],
+    )
+    same = [pod(f"s{k}", "500m", "512Mi") for k in range(12)]
+    found = base._solve_plain(same, (), False)
+    assert found is not None
+    assert {n: len(p) for n, p in found.existing.items()} == {"a": 4}  # the rest: new claims
+    assert sum(len(c.pods) for c in found.new_claims) == 8
+    bigger = [*same, pod("big", "1", "512Mi")]
+    assert base._solve_plain(bigger, (), False) is None
+    spreading = [*same, pod("sp", "500m", "512Mi", topologySpreadConstraints=[spread(ZONE, {})])]
+    assert base._solve_plain(spreading, (), False) is None
+
+
+def test_a_node_left_out_or_overcommitted_takes_nothing() -> None:
+    base = Capacity(
+        [pool(aws_types(T3_MEDIUM, T3_XLARGE))],
+        existing_nodes=[
+            node("a", cpu=2000, requested={"cpu": 2500}),  # overcommitted
+            node("b", cpu=2000),
+            node("c", cpu=2000),
+        ],
+    )
+    found = base.solve([pod(f"s{k}", "1", "512Mi") for k in range(3)], without={"b"})
+    assert {n: len(p) for n, p in found.existing.items()} == {"c": 2}
+    assert sum(len(c.pods) for c in found.new_claims) == 1
