@@ -32,7 +32,8 @@ ZONES = ["us-east-1a", "us-east-1b"]
 
 
 @st.composite
-def clusters(draw: st.DrawFn) -> tuple[list[Any], list[Obj], set[str], bool]:
+def clusters(draw: st.DrawFn) -> tuple[list[Any], list[tuple[list[Obj], set[str]]], bool]:
+    """Nodes, several what-ifs over them (a batch and the nodes left out), pool limits."""
     nodes = []
     for i in range(draw(st.integers(0, 8))):
         cpu = draw(st.sampled_from([1000, 2000, 4000, 8000]))
@@ -51,42 +52,49 @@ def clusters(draw: st.DrawFn) -> tuple[list[Any], list[Obj], set[str], bool]:
                 initialized=draw(st.booleans()) or i % 2 == 0,
             )
         )
-    cpu = draw(st.sampled_from(["250m", "375m", "1", "1500m", "3"]))
-    memory = draw(st.sampled_from(["128Mi", "768Mi", "2Gi"]))
-    spec: dict[str, Any] = {}
-    if draw(st.booleans()):
-        spec["nodeSelector"] = {ZONE: draw(st.sampled_from(ZONES))}
-    if draw(st.booleans()):
-        spec["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
-    count = draw(st.integers(1, 30))
-    pods = [pod(f"p{k}", cpu, memory, labels={"app": "a"}, **spec) for k in range(count)]
-    if draw(st.integers(0, 4)) == 0:  # sometimes a batch that is not uniform
-        odd: dict[str, Any] = {"topologySpreadConstraints": [spread(ZONE, {"app": "a"})]}
-        pods.insert(draw(st.integers(0, count)), pod("odd", cpu, memory, **odd))
-    without = {n.name for n in nodes if draw(st.integers(0, 3)) == 0}
-    limited = draw(st.booleans())
-    return nodes, pods, without, limited
+    what_ifs = []
+    for w in range(draw(st.integers(1, 4))):
+        cpu = draw(st.sampled_from(["250m", "375m", "1", "1500m", "3"]))
+        memory = draw(st.sampled_from(["128Mi", "768Mi", "2Gi"]))
+        spec: dict[str, Any] = {}
+        if draw(st.booleans()):
+            spec["nodeSelector"] = {ZONE: draw(st.sampled_from(ZONES))}
+        if draw(st.booleans()):
+            spec["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
+        count = draw(st.integers(1, 30))
+        labels = {"app": draw(st.sampled_from("ab"))}
+        pods = [pod(f"w{w}-p{k}", cpu, memory, labels=labels, **spec) for k in range(count)]
+        if draw(st.integers(0, 4)) == 0:  # sometimes a batch that is not uniform
+            odd: dict[str, Any] = {"topologySpreadConstraints": [spread(ZONE, {"app": "a"})]}
+            pods.insert(draw(st.integers(0, count)), pod(f"w{w}-odd", cpu, memory, **odd))
+        without = {n.name for n in nodes if draw(st.integers(0, 3)) == 0}
+        what_ifs.append((pods, without))
+    return nodes, what_ifs, draw(st.booleans())
 
 
 @settings(max_examples=200, deadline=None)
 @given(clusters())
 def test_plain_batches_over_a_capacity_are_planned_as_pod_by_pod(
-    case: tuple[list[Any], list[Obj], set[str], bool],
+    case: tuple[list[Any], list[tuple[list[Obj], set[str]]], bool],
 ) -> None:
-    nodes, pods, without, limited = case
+    """Several what-ifs over one Capacity (pods of one kind planned again and again, more or
+    fewer of them, with other nodes left out) each equal a fresh pod-by-pod solve."""
+    nodes, what_ifs, limited = case
     p = pool(
         aws_types(T3_MEDIUM, T3_XLARGE, T3_2XLARGE),
         limits={"cpu": 16_000} if limited else None,
     )
     daemon = pod("ds", "100m", "100Mi")
     base = Capacity([p], existing_nodes=nodes, daemonset_pods=[daemon])
-    left = [n for n in nodes if n.name not in without]
-    for improve_cost in (False, True):
-        fresh = solve(
-            pods, [p], existing_nodes=left, daemonset_pods=[daemon], improve_cost=improve_cost
-        )
-        shared = base.solve(pods, without=without, improve_cost=improve_cost)
-        assert summary(shared) == summary(fresh)
+    for pods, without in what_ifs:
+        left = [n for n in nodes if n.name not in without]
+        for improve_cost in (False, True):
+            fresh = solve(
+                pods, [p], existing_nodes=left, daemonset_pods=[daemon], improve_cost=improve_cost
+            )
+            shared = base.solve(pods, without=without, improve_cost=improve_cost)
+            assert summary(shared) == summary(fresh)
+            assert shared == fresh  # every field of every claim too
 
 
 def test_the_shortcut_is_taken_only_for_identical_plain_pods() -> None:

@@ -45,6 +45,7 @@ map-order or random choice anywhere — the same input gives the same plan.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -205,6 +206,7 @@ class Capacity:
             node_facts(n.node).anti_affinity for n in self.nodes
         )
         self._slots: dict[tuple[object, ...], list[tuple[str, int]]] = {}
+        self._claim_runs: dict[tuple[object, ...], _PlainRun] = {}
 
     def solve(
         self,
@@ -234,12 +236,12 @@ class Capacity:
         claims. So the first ones fill the nodes in order, as many on each as fit (counted
         once per node and pod kind for every what-if over this capacity), and only the rest
         are planned one by one, over no existing node."""
-        first = PodState.prototype(pods[0])
+        states = [PodState.prototype(pod) for pod in pods]
+        first = states[0]
         if not first.is_plain():
             return None
-        for pod in pods[1:]:
-            other = PodState.prototype(pod)
-            if not (
+        for other in states:
+            if other is not first and not (
                 other.is_plain()
                 and (
                     other.requirements is first.requirements
@@ -268,8 +270,61 @@ class Capacity:
             placed += take
             if placed == total:
                 return Results((), existing, {})
-        rest = Scheduler.over(self, nodes=False).solve(pods[placed:], improve_cost=improve_cost)
-        return Results(rest.new_claims, existing, rest.errors)
+        if improve_cost:  # the repack looks at the whole batch: plan the rest as one
+            rest = Scheduler.over(self, nodes=False).solve(pods[placed:], improve_cost=True)
+            return Results(rest.new_claims, existing, rest.errors)
+        run = self._claim_runs.get(key)
+        if run is None:
+            run = self._claim_runs[key] = _PlainRun(self, pods[0])
+        claims, errors = run.plan(pods[placed:], states[placed:])
+        return Results(claims, existing, errors)
+
+
+class _PlainRun:
+    """Identical plain pods planned one after another onto new claims, as the scheduler
+    plans those that found no existing node (without the repack): which claim the j-th pod
+    joins, and that claim as planned once it has joined. Each pod's place depends only on
+    the pods before it, so a batch of ``m`` such pods is planned by the first ``m`` steps,
+    and the steps are made once for every what-if over one capacity (extended as needed)."""
+
+    def __init__(self, base: Capacity, pod: Obj) -> None:
+        self._scheduler = Scheduler.over(base, nodes=False)
+        self._scheduler.planner.cap_claims = False
+        self._pod = pod  # any pod of the kind: their parsed states are equal
+        self.joined: list[int] = []  # step -> index of the claim the pod joined
+        self.planned: list[PlannedClaim] = []  # step -> that claim, as planned after it
+        self.error: str | None = None  # why the next pod fits nowhere (and no pod after it)
+
+    def plan(
+        self, pods: Sequence[Obj], states: Sequence[PodState]
+    ) -> tuple[tuple[PlannedClaim, ...], dict[str, str]]:
+        """The new claims and errors for ``pods`` (their prototypes ``states``)."""
+        self._extend(len(pods))
+        steps = min(len(pods), len(self.joined))
+        members: dict[int, list[Obj]] = {}
+        last: dict[int, int] = {}
+        for step in range(steps):
+            index = self.joined[step]
+            members.setdefault(index, []).append(pods[step])
+            last[index] = step
+        claims = tuple(
+            dataclasses.replace(self.planned[last[i]], pods=tuple(members[i]))
+            for i in sorted(members)
+        )
+        errors = {s.key: str(self.error) for s in states[steps:]}
+        return claims, dict(sorted(errors.items()))
+
+    def _extend(self, count: int) -> None:
+        scheduler = self._scheduler
+        claims = scheduler.planner.claims
+        while len(self.joined) < count and self.error is None:
+            pod = PodState.of(self._pod, len(self.joined))
+            scheduler._prepare_topology([pod])
+            self.error = scheduler._add(pod)
+            if self.error is None:
+                index = next(i for i, c in enumerate(claims) if c.pods and c.pods[-1] is pod)
+                self.joined.append(index)
+                self.planned.append(scheduler._planned(claims[index]))
 
 
 class Scheduler:
