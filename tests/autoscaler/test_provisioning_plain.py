@@ -95,6 +95,11 @@ def test_plain_batches_over_a_capacity_are_planned_as_pod_by_pod(
             shared = base.solve(pods, without=without, improve_cost=improve_cost)
             assert summary(shared) == summary(fresh)
             assert shared == fresh  # every field of every claim too
+            # The same pods handed over in groups (as a what-if hands them node by node).
+            cut = len(pods) // 3
+            groups = [tuple(pods[:cut]), (), tuple(pods[cut:])]
+            grouped = base.solve(pods, without=without, improve_cost=improve_cost, groups=groups)
+            assert grouped == fresh
 
 
 def test_the_shortcut_is_taken_only_for_identical_plain_pods() -> None:
@@ -105,14 +110,14 @@ def test_the_shortcut_is_taken_only_for_identical_plain_pods() -> None:
         existing_nodes=[node("a", cpu=2000), node("b", cpu=4000, taints=[TAINT])],
     )
     same = [pod(f"s{k}", "500m", "512Mi") for k in range(12)]
-    found = base._solve_plain(same, (), False)
+    found = base._solve_plain(same, None, (), False)
     assert found is not None
     assert {n: len(p) for n, p in found.existing.items()} == {"a": 4}  # the rest: new claims
     assert sum(len(c.pods) for c in found.new_claims) == 8
     bigger = [*same, pod("big", "1", "512Mi")]
-    assert base._solve_plain(bigger, (), False) is None
+    assert base._solve_plain(bigger, None, (), False) is None
     spreading = [*same, pod("sp", "500m", "512Mi", topologySpreadConstraints=[spread(ZONE, {})])]
-    assert base._solve_plain(spreading, (), False) is None
+    assert base._solve_plain(spreading, None, (), False) is None
 
 
 def test_a_node_left_out_or_overcommitted_takes_nothing() -> None:

@@ -31,6 +31,7 @@ it), never treated as "true".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -261,24 +262,85 @@ def build_candidates(
         node = state.node_by_claim.get(name)
         if info is None or node is None or name in skip or state.disrupting(name):
             continue
-        if condition_status(claim, INITIALIZED) != "True":
+        verdict = _judged(state, name, claim, node, pool_name=pool_name, pdbs=pdbs)
+        if verdict is _NOT_INITIALIZED:
             continue
-        node_name = str(meta(node)["name"])
-        if nominated(name, node_name):
+        if nominated(name, str(meta(node)["name"])):
             blocked[name] = "node is nominated for a pending pod"
-            continue
-        bound = state.pods_on(node_name)
-        why = _blocked(claim, node, bound, pdbs, now)
-        if why:
-            blocked[name] = why
-            continue
-        price = state.price(pool_name, node)
-        if price is None:
-            blocked[name] = "node's offering has no known price"
-            continue
-        out.append(_candidate(claim, node, info.view, bound, price=price, now=now))
+        elif isinstance(verdict, str):
+            blocked[name] = verdict
+        else:
+            out.append(verdict.at(now))
     out.sort(key=lambda c: (c.disruption_cost, c.name))
     return out, blocked
+
+
+class _Judged:
+    """A candidate as judged from its claim, node, pods, pool and the blocking budgets, with
+    what its disruption cost is scaled from (the clock moves the cost, nothing else)."""
+
+    __slots__ = ("candidate", "cost", "created")
+
+    def __init__(self, candidate: Candidate, cost: float, created: float | None) -> None:
+        self.candidate, self.cost, self.created = candidate, cost, created
+
+    def at(self, now: float) -> Candidate:
+        age = now - self.created if self.created is not None else 0.0
+        scaled = _lifetime_scaled(self.cost, age=age, expire_after=self.candidate.pool.expire_after)
+        if scaled == self.candidate.disruption_cost:
+            return self.candidate
+        self.candidate = dataclasses.replace(self.candidate, disruption_cost=scaled)
+        return self.candidate
+
+
+_NOT_INITIALIZED = "not initialized"
+
+# Per NodeClaim name: what it was last judged from (claim, node, the node's pods as the
+# reader hands them out, the pool's view and types, the blocking budgets) and the verdict.
+# A verdict that a do-not-disrupt annotation took part in is not kept: time changes it.
+_JUDGED: dict[str, tuple[tuple[object, ...], _Blocking, str | _Judged]] = {}
+
+
+def _judged(
+    state: ClusterState, name: str, claim: Obj, node: Obj, *, pool_name: str, pdbs: _Blocking
+) -> str | _Judged:
+    """``_NOT_INITIALIZED``, why the claim is blocked, or its candidate (before nomination,
+    which changes pass by pass)."""
+    info = state.pools[pool_name]
+    node_name = str(meta(node)["name"])
+    bound = state.pods_on(node_name)
+    inputs = (claim, node, bound, info.view, info.types)
+    found = _JUDGED.get(name)
+    if (
+        found is not None
+        and all(a is b for a, b in zip(found[0], inputs, strict=True))
+        and found[1] == pdbs
+    ):
+        return found[2]
+    now = state.now
+    verdict: str | _Judged
+    if condition_status(claim, INITIALIZED) != "True":
+        verdict = _NOT_INITIALIZED
+    elif why := _blocked(claim, node, bound, pdbs, now):
+        verdict = why
+    elif (price := state.price(pool_name, node)) is None:
+        verdict = "node's offering has no known price"
+    else:
+        cost = _moving(node_name, bound)[1]
+        created = meta(claim).get("creationTimestamp")
+        verdict = _Judged(
+            _candidate(claim, node, info.view, bound, price=price, now=now),
+            cost,
+            parse_time(str(created)) if created else None,
+        )
+    annotated = _node_pods(node_name, bound)[2]
+    if not annotated and not any(
+        DO_NOT_DISRUPT in (meta(obj).get("annotations") or {}) for obj in (claim, node)
+    ):
+        if len(_JUDGED) >= _MOVING_MAX:
+            _JUDGED.clear()
+        _JUDGED[name] = (inputs, list(pdbs), verdict)
+    return verdict
 
 
 def _candidate(

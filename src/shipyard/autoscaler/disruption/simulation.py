@@ -30,7 +30,7 @@ from shipyard.autoscaler.provisioning import BoundPod, Capacity, Results
 from shipyard.autoscaler.provisioning.controller import daemonset_pod, existing_capacity
 from shipyard.core.objects import IdentityCache, Obj, meta
 
-__all__ = ["CurrentSimulation", "SchedulingSimulation", "as_pending"]
+__all__ = ["CurrentSimulation", "SchedulingSimulation", "as_pending", "pending_group"]
 
 
 def as_pending(pod: Obj) -> Obj:
@@ -47,6 +47,19 @@ def as_pending(pod: Obj) -> Obj:
 
 # Per stored pod (never changed in place): its pending copy.
 _PENDING: IdentityCache[Obj] = IdentityCache(50_000)
+
+
+def pending_group(pods: tuple[Obj, ...]) -> tuple[Obj, ...]:
+    """``as_pending`` of each pod, the same tuple while ``pods`` is the same tuple (a
+    candidate's pods are, pass after pass, while its node's pods are unchanged): the solver
+    judges such a group once."""
+    found = _PENDING_GROUPS.get(pods)
+    if found is None:
+        found = _PENDING_GROUPS.put(pods, tuple(as_pending(p) for p in pods))
+    return found
+
+
+_PENDING_GROUPS: IdentityCache[tuple[Obj, ...]] = IdentityCache(5_000)
 
 
 def _daemon_pod(daemonset: Obj) -> Obj:
@@ -90,8 +103,11 @@ class SchedulingSimulation:
             bound = [
                 b for b in self._bound() if b.node_name not in nodes and id(b.pod) not in moving
             ]
-        pending = [as_pending(p) for c in candidates for p in c.pods]
-        return base.solve(pending, without=without, cluster_pods=bound, improve_cost=False)
+        groups = [pending_group(c.pods) for c in candidates]
+        pending = [p for group in groups for p in group]
+        return base.solve(
+            pending, without=without, cluster_pods=bound, improve_cost=False, groups=groups
+        )
 
     def _capacity(self) -> tuple[Capacity, dict[str, list[str]]]:
         """The capacity of the whole cluster, read and prepared for the solver once a pass,

@@ -215,10 +215,15 @@ class Capacity:
         without: Collection[str] = (),
         cluster_pods: Sequence[BoundPod] = (),
         improve_cost: bool = True,
+        groups: Sequence[tuple[Obj, ...]] | None = None,
     ) -> Results:
-        """:func:`solve` over this capacity less the existing nodes named in ``without``."""
+        """:func:`solve` over this capacity less the existing nodes named in ``without``.
+
+        ``groups``, when given, are tuples whose concatenation is ``pods`` (a what-if's
+        pods node by node, the same tuples what-if after what-if): whether a group's pods are
+        all of one plain kind is then worked out once per tuple."""
         if self._plain and pods and not cluster_pods:
-            found = self._solve_plain(pods, without, improve_cost)
+            found = self._solve_plain(pods, groups, without, improve_cost)
             if found is not None:
                 return found
         return Scheduler.over(self, without=without, cluster_pods=cluster_pods).solve(
@@ -226,7 +231,11 @@ class Capacity:
         )
 
     def _solve_plain(
-        self, pods: Sequence[Obj], without: Collection[str], improve_cost: bool
+        self,
+        pods: Sequence[Obj],
+        groups: Sequence[tuple[Obj, ...]] | None,
+        without: Collection[str],
+        improve_cost: bool,
     ) -> Results | None:
         """The plan of a batch of identical plain pods (:meth:`PodState.is_plain`, one
         requests shape, tolerations and requirements), or ``None`` for any other batch.
@@ -236,21 +245,11 @@ class Capacity:
         claims. So the first ones fill the nodes in order, as many on each as fit (counted
         once per node and pod kind for every what-if over this capacity), and only the rest
         are planned one by one, over no existing node."""
-        states = [PodState.prototype(pod) for pod in pods]
-        first = states[0]
-        if not first.is_plain():
+        kinds = [plain_kind(g) for g in groups if g] if groups else [_plain_kind(pods)]
+        kind = kinds[0] if kinds else None
+        if kind is None or any(k is None or not k.same(kind) for k in kinds):
             return None
-        for other in states:
-            if other is not first and not (
-                other.is_plain()
-                and (
-                    other.requirements is first.requirements
-                    or other.requirements == first.requirements
-                )
-                and other.shape == first.shape
-                and other.tolerations == first.tolerations
-            ):
-                return None
+        first = kind.state
         key = (first.requirements, first.shape, first.tolerations)
         slots = self._slots.get(key)
         if slots is None:
@@ -276,8 +275,48 @@ class Capacity:
         run = self._claim_runs.get(key)
         if run is None:
             run = self._claim_runs[key] = _PlainRun(self, pods[0])
-        claims, errors = run.plan(pods[placed:], states[placed:])
+        claims, errors = run.plan(pods[placed:])
         return Results(claims, existing, errors)
+
+
+class _PlainKind:
+    """What makes pods the same to the plain shortcut: their requirements, requests and
+    tolerations (``state``: the parsed state of the first of them)."""
+
+    __slots__ = ("key", "state")
+
+    def __init__(self, state: PodState) -> None:
+        self.state = state
+        self.key = (state.requirements, state.shape, state.tolerations)
+
+    def same(self, other: _PlainKind) -> bool:
+        a, b = self.key, other.key
+        return (a[0] is b[0] or a[0] == b[0]) and a[1] == b[1] and a[2] == b[2]
+
+
+def plain_kind(group: tuple[Obj, ...]) -> _PlainKind | None:
+    """The one plain kind of every pod of ``group``, or ``None`` (not all plain, or not all
+    alike, or empty). Remembered per group tuple (its pods are never changed in place)."""
+    found = _KINDS.get(group)
+    if found is None:
+        found = _KINDS.put(group, (_plain_kind(group),))
+    return found[0]
+
+
+def _plain_kind(group: Sequence[Obj]) -> _PlainKind | None:
+    kind: _PlainKind | None = None
+    for pod in group:
+        state = PodState.prototype(pod)
+        if not state.is_plain():
+            return None
+        if kind is None:
+            kind = _PlainKind(state)
+        elif state is not kind.state and not _PlainKind(state).same(kind):
+            return None
+    return kind
+
+
+_KINDS: IdentityCache[tuple[_PlainKind | None]] = IdentityCache(20_000)
 
 
 class _PlainRun:
@@ -295,10 +334,8 @@ class _PlainRun:
         self.planned: list[PlannedClaim] = []  # step -> that claim, as planned after it
         self.error: str | None = None  # why the next pod fits nowhere (and no pod after it)
 
-    def plan(
-        self, pods: Sequence[Obj], states: Sequence[PodState]
-    ) -> tuple[tuple[PlannedClaim, ...], dict[str, str]]:
-        """The new claims and errors for ``pods`` (their prototypes ``states``)."""
+    def plan(self, pods: Sequence[Obj]) -> tuple[tuple[PlannedClaim, ...], dict[str, str]]:
+        """The new claims and errors for ``pods``."""
         self._extend(len(pods))
         steps = min(len(pods), len(self.joined))
         members: dict[int, list[Obj]] = {}
@@ -311,7 +348,7 @@ class _PlainRun:
             dataclasses.replace(self.planned[last[i]], pods=tuple(members[i]))
             for i in sorted(members)
         )
-        errors = {s.key: str(self.error) for s in states[steps:]}
+        errors = {PodState.prototype(p).key: str(self.error) for p in pods[steps:]}
         return claims, dict(sorted(errors.items()))
 
     def _extend(self, count: int) -> None:
