@@ -176,3 +176,35 @@ def test_a_new_version_of_the_same_claim_or_node_is_judged_again() -> None:
     deleting = {**a_claim, "metadata": {**a_claim["metadata"], "deletionTimestamp": "x"}}
     assert state([deleting], [a_node], []).disrupting("a")
     assert [c.name for c in build_candidates(state([a_claim], [a_node], []))[0]] == ["a"]
+
+
+def _later(st: ClusterState, seconds: float, pdbs: Any = None) -> ClusterState:
+    """The same snapshot and pools (the same objects, as a pass's reader hands them out while
+    nothing changed), ``seconds`` later."""
+    return ClusterState(st.now + seconds, st.snapshot, st.pools, st.pdbs if pdbs is None else pdbs)
+
+
+def test_the_same_objects_later_are_judged_for_the_time_that_passed() -> None:
+    """A verdict is kept while the claim, node, pods, pool and budgets are the same objects,
+    but what time changes is not: a do-not-disrupt duration runs out, the lifetime-scaled
+    disruption cost moves, and a budget that stops allowing evictions blocks."""
+    pods = [pod("batch-1", "a", annotations={DO_NOT_DISRUPT: "15m"}), pod("web-1", "b")]
+    st = state([claim("a"), claim("b")], [node("a"), node("b")], pods)
+    found, blocked = build_candidates(st)
+    assert [c.name for c in found] == ["b"] and set(blocked) == {"a"}
+    first = found[0].disruption_cost
+    found, blocked = build_candidates(_later(st, 600))  # the 15 minutes have passed
+    assert [c.name for c in found] == ["a", "b"] and blocked == {}
+    b = next(c for c in found if c.name == "b")
+    assert b.pool.expire_after is not None
+    assert b.disruption_cost < first  # less of its lifetime remains
+    budget = {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}},
+        "status": {"disruptionsAllowed": 0},
+    }
+    found, blocked = build_candidates(_later(st, 600, [budget]))
+    assert [c.name for c in found] == ["a"]
+    assert blocked == {"b": "pdb default/web prevents pod evictions"}
+    found, blocked = build_candidates(_later(st, 620))  # the budget allows evictions again
+    assert [c.name for c in found] == ["a", "b"] and blocked == {}
