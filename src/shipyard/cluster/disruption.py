@@ -202,7 +202,7 @@ def _expected_scale(client: Client, pods: Iterable[Obj], unmanaged: list[str]) -
     scales: dict[str, int] = {}
     seen: set[str] = set()
     for pod in pods:
-        ref = controller_ref(pod)
+        ref = _controller_of(pod)
         if ref is None:
             unmanaged.append(str(meta(pod).get("name")))
             continue
@@ -259,6 +259,17 @@ def assess(client: Client, pdb: Mapping[str, Any], now: float) -> Assessment:
     result.allowed = disruptions_allowed(result.expected, result.desired, result.healthy)
     return result
 
+
+def _controller_of(pod: Obj) -> Mapping[str, Any] | None:
+    """``controller_ref``, once per stored pod (shared, read-only)."""
+    found = _CONTROLLERS.get(pod)
+    if found is None:
+        found = _CONTROLLERS.put(pod, (controller_ref(pod),))
+    return found[0]
+
+
+# Per stored pod (shared, never changed in place): its controller reference.
+_CONTROLLERS: IdentityCache[tuple[Mapping[str, Any] | None]] = IdentityCache(100_000)
 
 # Per stored pod (shared, never changed in place): (terminating, name, ready).
 _HEALTH: IdentityCache[tuple[bool, str, bool]] = IdentityCache(100_000)

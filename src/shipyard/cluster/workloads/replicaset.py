@@ -62,7 +62,6 @@ from shipyard.cluster.events import NORMAL, WARNING, EventRecorder
 from shipyard.cluster.podutil import (
     condition,
     controller_ref,
-    is_available,
     is_ready,
     is_terminal,
     is_terminating,
@@ -70,7 +69,15 @@ from shipyard.cluster.podutil import (
 from shipyard.cluster.runtime import Result, Watches
 from shipyard.core.clock import format_time, parse_time
 from shipyard.core.errors import NotFoundError, ShipyardError
-from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, labels_of, meta
+from shipyard.core.objects import (
+    IdentityCache,
+    Obj,
+    ObjectKey,
+    json_copy,
+    key_of,
+    labels_of,
+    meta,
+)
 from shipyard.core.selectors import LabelSelector
 from shipyard.store.store import ForbiddenError
 from shipyard.store.watch import WatchEvent
@@ -445,9 +452,10 @@ def replica_set_status(
         labels = labels_of(pod)
         if all(labels.get(k) == v for k, v in template_labels.items()):
             fully_labeled += 1
-        if is_ready(pod):
+        is_pod_ready, since = _readiness(pod)
+        if is_pod_ready:
             ready += 1
-            available += is_available(pod, min_ready, now)
+            available += min_ready <= 0 or (since is not None and since + min_ready <= now)
     status: Obj = {"replicas": replicas}
     for field, value in (
         ("fullyLabeledReplicas", fully_labeled),
@@ -461,6 +469,21 @@ def replica_set_status(
     if conditions:
         status["conditions"] = conditions
     return status
+
+
+def _readiness(pod: Obj) -> tuple[bool, float | None]:
+    """Whether the pod is Ready, and since when (as ``is_available`` reads it), once per
+    stored pod (shared, never changed in place)."""
+    found = _READINESS.get(pod)
+    if found is None:
+        cond = condition(pod, "Ready")
+        ready = cond is not None and cond.get("status") == "True"
+        since = cond.get("lastTransitionTime") if cond is not None else None
+        found = _READINESS.put(pod, (ready, parse_time(str(since)) if since else None))
+    return found
+
+
+_READINESS: IdentityCache[tuple[bool, float | None]] = IdentityCache(100_000)
 
 
 def _conditions(
