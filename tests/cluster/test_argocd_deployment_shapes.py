@@ -29,8 +29,9 @@ Obj = dict[str, Any]
 
 
 def fixture(name: str) -> Obj:
-    loaded: Obj = yaml.load((compat_dir() / "argocd-health" / name).read_text(),
-                            Loader=yaml.BaseLoader)
+    loaded: Obj = yaml.load(
+        (compat_dir() / "argocd-health" / name).read_text(), Loader=yaml.BaseLoader
+    )
     return loaded
 
 
@@ -39,8 +40,11 @@ def missing(expected: Any, actual: Any, path: str) -> list[str]:
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [path]
-        return [m for k, v in expected.items()
-                for m in (missing(v, actual[k], f"{path}.{k}") if k in actual else [f"{path}.{k}"])]
+        return [
+            m
+            for k, v in expected.items()
+            for m in (missing(v, actual[k], f"{path}.{k}") if k in actual else [f"{path}.{k}"])
+        ]
     if isinstance(expected, list) and expected:
         return missing(expected[0], actual[0], f"{path}[0]") if actual else [path]
     return []
@@ -52,12 +56,21 @@ def conditions_by_type(obj: Obj) -> dict[str, tuple[str, str]]:
 
 def test_a_deployment_past_its_deadline_looks_like_the_degraded_fixture() -> None:
     cluster = new_cluster(nodes=2)
-    cluster.client.create(merge(rolling(replicas=1), {"spec": {"strategy": {"rollingUpdate": {
-        "maxSurge": "25%", "maxUnavailable": "25%"}}}}))
+    cluster.client.create(
+        merge(
+            rolling(replicas=1),
+            {"spec": {"strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}},
+        )
+    )
     step_until(cluster, lambda: ready_count(cluster, "web") == 1)
     set_image(cluster, "example/web:bad")
-    step_until(cluster, lambda: conditions_by_type(deployment(cluster))["Progressing"][1]
-               == "ProgressDeadlineExceeded", limit=400)
+    step_until(
+        cluster,
+        lambda: (
+            conditions_by_type(deployment(cluster))["Progressing"][1] == "ProgressDeadlineExceeded"
+        ),
+        limit=400,
+    )
     ours, theirs = deployment(cluster), fixture("deployment-degraded.yaml")
     assert missing(theirs["status"], ours["status"], "status") == []
     assert conditions_by_type(ours) == conditions_by_type(theirs)
@@ -68,11 +81,14 @@ def test_a_deployment_past_its_deadline_looks_like_the_degraded_fixture() -> Non
     assert (ours["status"]["replicas"], ours["status"]["updatedReplicas"]) == (2, 1)
 
 
-def test_a_rollout_under_way_looks_like_the_progressing_fixture_and_paused_like_suspended(
-) -> None:
+def test_a_rollout_under_way_looks_like_the_progressing_fixture_and_paused_like_suspended() -> None:
     cluster = new_cluster(nodes=2)
-    cluster.client.create(merge(rolling(replicas=1), {"spec": {"strategy": {"rollingUpdate": {
-        "maxSurge": "25%", "maxUnavailable": "25%"}}}}))
+    cluster.client.create(
+        merge(
+            rolling(replicas=1),
+            {"spec": {"strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}},
+        )
+    )
     step_until(cluster, lambda: ready_count(cluster, "web") == 1)
     set_image(cluster, "example/web:bad")
     cluster.run_for(20)
@@ -80,8 +96,9 @@ def test_a_rollout_under_way_looks_like_the_progressing_fixture_and_paused_like_
     assert missing(theirs["status"], ours["status"], "status") == []
     assert conditions_by_type(ours) == conditions_by_type(theirs)
 
-    cluster.client.patch("apps/v1", "Deployment", "web", {"spec": {"paused": True}},
-                         namespace="default")
+    cluster.client.patch(
+        "apps/v1", "Deployment", "web", {"spec": {"paused": True}}, namespace="default"
+    )
     cluster.run_for(5)
     paused, suspended = deployment(cluster), fixture("deployment-suspended.yaml")
     assert paused["spec"]["paused"] is True and suspended["spec"]["paused"] == "true"

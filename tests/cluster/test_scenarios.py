@@ -36,13 +36,17 @@ def new_cluster(nodes: int = 4, *, cpu: str = "8") -> EmbeddedCluster:
 
 
 def pods_of(cluster: EmbeddedCluster, app: str) -> list[dict[str, Any]]:
-    return list(cluster.client.list("v1", "Pod", namespace="default",
-                                    label_selector=f"app={app}").items)
+    return list(
+        cluster.client.list("v1", "Pod", namespace="default", label_selector=f"app={app}").items
+    )
 
 
 def ready_count(cluster: EmbeddedCluster, app: str) -> int:
-    return sum(1 for p in pods_of(cluster, app)
-               if is_ready(p) and not p["metadata"].get("deletionTimestamp"))
+    return sum(
+        1
+        for p in pods_of(cluster, app)
+        if is_ready(p) and not p["metadata"].get("deletionTimestamp")
+    )
 
 
 def images(cluster: EmbeddedCluster, app: str) -> set[str]:
@@ -53,8 +57,13 @@ def deployment(cluster: EmbeddedCluster, name: str = "web") -> dict[str, Any]:
     return cluster.client.get("apps/v1", "Deployment", name, namespace="default")
 
 
-def step_until(cluster: EmbeddedCluster, done: Callable[[], bool], *, limit: float = 900,
-               every: Callable[[], None] | None = None) -> float:
+def step_until(
+    cluster: EmbeddedCluster,
+    done: Callable[[], bool],
+    *,
+    limit: float = 900,
+    every: Callable[[], None] | None = None,
+) -> float:
     """Advance one second at a time until ``done()``; returns the virtual seconds it took."""
     start = cluster.clock.now()
     while not done():
@@ -68,24 +77,42 @@ def step_until(cluster: EmbeddedCluster, done: Callable[[], bool], *, limit: flo
 
 def set_image(cluster: EmbeddedCluster, image: str, name: str = "web") -> None:
     cluster.client.patch(
-        "apps/v1", "Deployment", name,
+        "apps/v1",
+        "Deployment",
+        name,
         {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": image}]}}}},
-        namespace="default", patch_type="strategic",
+        namespace="default",
+        patch_type="strategic",
     )
 
 
 def rolling(replicas: int = 10, **overrides: Any) -> dict[str, Any]:
     return make_deployment(
-        "web", replicas=replicas,
-        spec={"strategy": {"type": "RollingUpdate",
-                           "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-              "progressDeadlineSeconds": 120,
-              "template": {"spec": {"containers": [{
-                  "name": "main", "image": "example/web:1",
-                  "ports": [{"containerPort": 8080, "name": "http"}],
-                  "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
-                                     "periodSeconds": 2},
-                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}},
+        "web",
+        replicas=replicas,
+        spec={
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "progressDeadlineSeconds": 120,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "example/web:1",
+                            "ports": [{"containerPort": 8080, "name": "http"}],
+                            "readinessProbe": {
+                                "httpGet": {"path": "/", "port": 8080},
+                                "periodSeconds": 2,
+                            },
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                        }
+                    ]
+                }
+            },
+        },
         **overrides,
     )
 
@@ -137,19 +164,39 @@ def test_a_release_that_never_gets_ready_exceeds_its_deadline_and_undo_restores_
     assert cluster.traffic.stats("default", "web").failed == 0
 
     rollout_undo(cluster.client, "default", "web")
-    step_until(cluster, lambda: images(cluster, "web") == {"example/web:1"}
-               and ready_count(cluster, "web") == 4)
+    step_until(
+        cluster,
+        lambda: images(cluster, "web") == {"example/web:1"} and ready_count(cluster, "web") == 4,
+    )
     template = deployment(cluster)["spec"]["template"]
     assert template["spec"]["containers"][0]["image"] == "example/web:1"
 
 
 def test_a_budget_blocks_a_drain_until_replacements_are_ready() -> None:
     cluster = new_cluster(nodes=2)
-    cluster.client.create(merge(rolling(replicas=2), {
-        "spec": {"template": {"spec": {"affinity": {"podAntiAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [{
-                "labelSelector": {"matchLabels": {"app": "web"}},
-                "topologyKey": "kubernetes.io/hostname"}]}}}}}}))
+    cluster.client.create(
+        merge(
+            rolling(replicas=2),
+            {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "affinity": {
+                                "podAntiAffinity": {
+                                    "requiredDuringSchedulingIgnoredDuringExecution": [
+                                        {
+                                            "labelSelector": {"matchLabels": {"app": "web"}},
+                                            "topologyKey": "kubernetes.io/hostname",
+                                        }
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+    )
     cluster.client.create(make_pdb("web", min_available=2))
     step_until(cluster, lambda: ready_count(cluster, "web") == 2)
     victim = next(p for p in pods_of(cluster, "web"))["spec"]["nodeName"]
@@ -161,10 +208,10 @@ def test_a_budget_blocks_a_drain_until_replacements_are_ready() -> None:
     assert ready_count(cluster, "web") == 2
 
     cluster.client.create(make_node("node-new", cpu="8", memory="32Gi"))
-    cluster.client.patch("apps/v1", "Deployment", "web", {"spec": {"replicas": 3}},
-                         namespace="default")
-    step_until(cluster, lambda: drain.done, limit=600,
-               every=lambda: _assert_at_least(cluster, 2))
+    cluster.client.patch(
+        "apps/v1", "Deployment", "web", {"spec": {"replicas": 3}}, namespace="default"
+    )
+    step_until(cluster, lambda: drain.done, limit=600, every=lambda: _assert_at_least(cluster, 2))
     assert drain.succeeded
     on_victim = [p for p in pods_of(cluster, "web") if p["spec"].get("nodeName") == victim]
     assert on_victim == []
@@ -178,14 +225,27 @@ def test_an_hpa_scales_three_to_five_on_a_surge_and_back_after_the_window() -> N
     cluster = new_cluster()
     cluster.client.create(rolling(replicas=3))
     cluster.client.create(make_service("web", port=80, target_port="http"))
-    cluster.client.create({
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                 "minReplicas": 3, "maxReplicas": 5,
-                 "metrics": [{"type": "Resource", "resource": {
-                     "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]},
-    })
+    cluster.client.create(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 3,
+                "maxReplicas": 5,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 50},
+                        },
+                    }
+                ],
+            },
+        }
+    )
     step_until(cluster, lambda: ready_count(cluster, "web") == 3)
     cluster.traffic.add_load("default", "web", 30.0)  # 10 rps a pod: 15m of 100m, 15 %
     cluster.run_for(120)

@@ -18,8 +18,12 @@ def pod(name: str, *, node: str | None = "node-1", grace: int | None = None) -> 
         spec["nodeName"] = node
     if grace is not None:
         spec["terminationGracePeriodSeconds"] = grace
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }
 
 
 @pytest.fixture
@@ -49,8 +53,14 @@ def test_status_updates_during_termination_keep_the_pod(env: tuple[VirtualClock,
     _, store = env
     store.create(pod("web"))
     store.delete("v1", "Pod", "web", namespace="default")
-    store.patch("v1", "Pod", "web", {"status": {"phase": "Running"}}, namespace="default",
-                subresource="status")
+    store.patch(
+        "v1",
+        "Pod",
+        "web",
+        {"status": {"phase": "Running"}},
+        namespace="default",
+        subresource="status",
+    )
     assert exists(store, "web")
 
 
@@ -75,8 +85,14 @@ def test_unbound_forced_or_finished_pods_go_at_once(
     _, store = env
     store.create(pod("web", node=node))
     if phase:
-        store.patch("v1", "Pod", "web", {"status": {"phase": phase}}, namespace="default",
-                    subresource="status")
+        store.patch(
+            "v1",
+            "Pod",
+            "web",
+            {"status": {"phase": phase}},
+            namespace="default",
+            subresource="status",
+        )
     store.delete("v1", "Pod", "web", namespace="default", grace_period_seconds=grace)
     assert not exists(store, "web")
 
@@ -85,11 +101,17 @@ def test_cascading_deletion_terminates_bound_pods_gracefully(
     env: tuple[VirtualClock, Store],
 ) -> None:
     _, store = env
-    cm = store.create({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": "owner", "namespace": "default"}})
+    cm = store.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "owner", "namespace": "default"},
+        }
+    )
     owned = pod("web")
     owned["metadata"]["ownerReferences"] = [
-        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": cm["metadata"]["uid"]}]
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": cm["metadata"]["uid"]}
+    ]
     store.create(owned)
     store.delete("v1", "ConfigMap", "owner", namespace="default")
     left = store.get("v1", "Pod", "web", namespace="default")

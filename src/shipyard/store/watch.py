@@ -431,9 +431,7 @@ class Listeners:
 
     def _listeners_of(self, event: WatchEvent) -> tuple[Listener, ...]:
         obj = event.object
-        return self._by_kind.get(
-            (obj.get("apiVersion", ""), obj.get("kind", "")), self._everything
-        )
+        return self._by_kind.get((obj.get("apiVersion", ""), obj.get("kind", "")), self._everything)
 
     def deliver(self) -> None:
         if not self._queue:
