@@ -71,6 +71,25 @@ def test_a_changed_pool_or_used_limits_give_a_new_info() -> None:
     assert more.template.remaining_limits == {"cpu": 2 * remaining["cpu"] - 100_000}
 
 
+def pod_with_spread(spread: Obj) -> Obj:
+    """A bare pod (no controller) with one topology spread constraint."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "spread-1", "namespace": "default", "labels": {"app": "spread"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "app:1",
+                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                }
+            ],
+            "topologySpreadConstraints": [{**spread, "whenUnsatisfiable": "ScheduleAnyway"}],
+        },
+    }
+
+
 def same_read(kept: ClusterState, fresh: ClusterState) -> None:
     """The reader's state holds the very objects a fresh read finds, in the same order."""
 
@@ -99,6 +118,8 @@ def same_read(kept: ClusterState, fresh: ClusterState) -> None:
     }
     assert kept.pools.keys() == fresh.pools.keys()
     assert kept.pool_counts() == fresh.pool_counts()
+    assert kept.topology is not None and fresh.topology is None  # kept count / looked at pods
+    assert kept.any_topology() == fresh.any_topology()
 
 
 def test_the_reader_follows_pods_nodes_and_claims_as_they_come_change_and_go() -> None:
@@ -124,11 +145,22 @@ def test_the_reader_follows_pods_nodes_and_claims_as_they_come_change_and_go() -
     for _ in range(6):
         w.run(120)
         check()
+    assert not reader.read(w.clock.now()).any_topology()
+    spread = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone"}
+    spread["labelSelector"] = {"matchLabels": {"app": "spread"}}
+    w.create(spread_pod := pod_with_spread(spread))
+    w.run(30)
+    check()
+    assert reader.read(w.clock.now()).any_topology()  # one pod with topology rules
+    w.client.delete("v1", "Pod", spread_pod["metadata"]["name"], namespace="default")
+    w.run(60)
+    check()
+    assert not reader.read(w.clock.now()).any_topology()  # gone again
     reader.close()
     w.scale("web", 3)
     w.run(60)
     assert reader.read(w.clock.now()).snapshot.pods != read(w, None).snapshot.pods  # deaf
-    assert checks == 12
+    assert checks == 14
 
 
 def test_capacity_read_again_from_unchanged_nodes_and_pods_is_the_same_and_follows_changes() -> (

@@ -25,6 +25,7 @@ from shipyard.autoscaler.disruption.state import (
     ClusterState,
     PoolCache,
     cluster_state,
+    has_topology_rules,
 )
 from shipyard.autoscaler.provisioning.controller import Snapshot
 from shipyard.cloud.provider import CloudProvider
@@ -125,6 +126,7 @@ class ClusterReader:
         self._bound: dict[str, _Table] = {}  # node name -> its bound pods
         self._bound_lists: dict[str, list[Obj]] = {}  # node name -> a list of them, kept
         self._dirty_nodes: set[str] = set()
+        self._with_topology: set[Key] = set()  # pods with topology rules
         self._views: dict[tuple[str, str], tuple[int, object]] = {}
         for kind, obj in self._changes.initial():
             self._apply("ADDED", kind, obj)
@@ -148,6 +150,10 @@ class ClusterReader:
             table.put(key, obj)
         if kind == POD:
             self._bind(key, None if type_ == DELETED else obj)
+            if type_ != DELETED and has_topology_rules(obj):
+                self._with_topology.add(key)
+            else:
+                self._with_topology.discard(key)
 
     def _bind(self, key: Key, pod: Obj | None) -> None:
         """Keep the pod's entry in the bound pods of its node (before and after)."""
@@ -185,7 +191,15 @@ class ClusterReader:
             derive=False,
         )
         pdbs = list(self._tables[PDB].ordered())
-        return cluster_state(self._client, self._cloud, now, snap, pdbs, pools=self._pool_cache)
+        return cluster_state(
+            self._client,
+            self._cloud,
+            now,
+            snap,
+            pdbs,
+            pools=self._pool_cache,
+            topology=bool(self._with_topology),
+        )
 
     def _bound_pods(self) -> dict[str, list[Obj]]:
         for node in self._dirty_nodes:

@@ -88,7 +88,6 @@ class SchedulingSimulation:
         self._types = {name: info.types for name, info in state.pools.items()}
         self._existing: tuple[Capacity, dict[str, list[str]]] | None = None
         self._bound_pods: list[BoundPod] | None = None
-        self._has_topology: bool | None = None
         self.runs = 0  # simulations made (for tests and reports)
 
     def simulate(self, candidates: Sequence[Candidate]) -> Results:
@@ -142,19 +141,7 @@ class SchedulingSimulation:
     def _topology(self) -> bool:
         """Whether any pod has topology rules (spread, affinity, anti-affinity): only then do
         the other pods' places matter to a simulation."""
-        if self._has_topology is None:
-            self._has_topology = any(_has_topology(p) for p in self._state.snapshot.pods)
-        return self._has_topology
-
-
-def _has_topology(pod: Obj) -> bool:
-    spec = pod.get("spec") or {}
-    affinity = spec.get("affinity") or {}
-    return bool(
-        spec.get("topologySpreadConstraints")
-        or affinity.get("podAffinity")
-        or affinity.get("podAntiAffinity")
-    )
+        return self._state.any_topology()
 
 
 class CurrentSimulation:

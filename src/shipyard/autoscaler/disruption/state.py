@@ -38,6 +38,7 @@ __all__ = [
     "PoolCache",
     "PoolInfo",
     "cluster_state",
+    "has_topology_rules",
     "read_state",
     "reschedulable",
 ]
@@ -54,6 +55,17 @@ class PoolInfo:
     obj: Obj
     types: Mapping[str, InstanceType]
     template: PoolTemplate
+
+
+def has_topology_rules(pod: Mapping[str, Any]) -> bool:
+    """A topology spread, pod affinity or pod anti-affinity in the pod's spec."""
+    spec = pod.get("spec") or {}
+    affinity = spec.get("affinity") or {}
+    return bool(
+        spec.get("topologySpreadConstraints")
+        or affinity.get("podAffinity")
+        or affinity.get("podAntiAffinity")
+    )
 
 
 def reschedulable(pod: Mapping[str, Any]) -> bool:
@@ -76,6 +88,15 @@ class ClusterState:
     pdbs: list[Obj]
     claim_by_node: dict[str, str] = field(default_factory=dict)
     node_by_claim: dict[str, Obj] = field(default_factory=dict)
+    # Whether any pod has topology rules, when the reader kept count (None: look at the pods).
+    topology: bool | None = None
+
+    def any_topology(self) -> bool:
+        """Whether any pod has topology rules (then where the other pods are matters to a
+        what-if)."""
+        if self.topology is None:
+            self.topology = any(has_topology_rules(p) for p in self.snapshot.pods)
+        return self.topology
 
     def __post_init__(self) -> None:
         by_provider = self.snapshot.by_provider_id
@@ -217,10 +238,12 @@ def cluster_state(
     pdbs: list[Obj],
     *,
     pools: PoolCache | None = None,
+    topology: bool | None = None,
 ) -> ClusterState:
-    """The pass's state over a read of the cluster (the usable pools are found here)."""
+    """The pass's state over a read of the cluster (the usable pools are found here);
+    ``topology``: whether any pod has topology rules, when the caller kept count."""
     infos = _pools(client, cloud, snap, pools if pools is not None else PoolCache())
-    return ClusterState(now, snap, infos, pdbs)
+    return ClusterState(now, snap, infos, pdbs, topology=topology)
 
 
 def _pools(
