@@ -326,13 +326,7 @@ def _judged(
     elif (price := state.price(pool_name, node)) is None:
         verdict = "node's offering has no known price"
     else:
-        cost = _moving(node_name, bound)[1]
-        created = meta(claim).get("creationTimestamp")
-        verdict = _Judged(
-            _candidate(claim, node, info.view, bound, price=price, now=now),
-            cost,
-            parse_time(str(created)) if created else None,
-        )
+        verdict = _candidate(claim, node, info.view, bound, price=price)
     annotated = _node_pods(node_name, bound)[2]
     if not annotated and not any(
         DO_NOT_DISRUPT in (meta(obj).get("annotations") or {}) for obj in (claim, node)
@@ -344,13 +338,13 @@ def _judged(
 
 
 def _candidate(
-    claim: Obj, node: Obj, pool: NodePoolView, bound: list[Obj], *, price: float, now: float
-) -> Candidate:
+    claim: Obj, node: Obj, pool: NodePoolView, bound: list[Obj], *, price: float
+) -> _Judged:
+    """The candidate, its disruption cost still to be scaled to a time (``_Judged.at``)."""
     labels = meta(node).get("labels") or {}
     pods, cost = _moving(str(meta(node).get("name") or ""), bound)
     created = meta(claim).get("creationTimestamp")
-    age = now - parse_time(str(created)) if created else 0.0
-    return Candidate(
+    candidate = Candidate(
         claim=claim,
         node=node,
         pool=pool,
@@ -359,9 +353,10 @@ def _candidate(
         instance_type=str(labels.get(INSTANCE_TYPE) or ""),
         capacity_type=str(labels.get(CAPACITY_TYPE) or ""),
         zone=str(labels.get(ZONE) or ""),
-        disruption_cost=_lifetime_scaled(cost, age=age, expire_after=pool.expire_after),
+        disruption_cost=cost,
         consolidatable=condition_status(claim, CONSOLIDATABLE) == "True",
     )
+    return _Judged(candidate, cost, parse_time(str(created)) if created else None)
 
 
 # --- the Consolidatable condition ---------------------------------------------------------

@@ -249,8 +249,7 @@ class Capacity:
         kind = kinds[0] if kinds else None
         if kind is None or any(k is None or not k.same(kind) for k in kinds):
             return None
-        first = kind.state
-        key = (first.requirements, first.shape, first.tolerations)
+        first, key = kind.state, kind.key
         slots = self._slots.get(key)
         if slots is None:
             req_id = self.states.intern(first.requirements)

@@ -62,6 +62,7 @@ from shipyard.cluster.events import NORMAL, WARNING, EventRecorder
 from shipyard.cluster.podutil import (
     condition,
     controller_ref,
+    is_available,
     is_ready,
     is_terminal,
     is_terminating,
@@ -452,10 +453,9 @@ def replica_set_status(
         labels = labels_of(pod)
         if all(labels.get(k) == v for k, v in template_labels.items()):
             fully_labeled += 1
-        is_pod_ready, since = _readiness(pod)
-        if is_pod_ready:
+        if _is_ready(pod):
             ready += 1
-            available += min_ready <= 0 or (since is not None and since + min_ready <= now)
+            available += min_ready <= 0 or is_available(pod, min_ready, now)
     status: Obj = {"replicas": replicas}
     for field, value in (
         ("fullyLabeledReplicas", fully_labeled),
@@ -471,19 +471,15 @@ def replica_set_status(
     return status
 
 
-def _readiness(pod: Obj) -> tuple[bool, float | None]:
-    """Whether the pod is Ready, and since when (as ``is_available`` reads it), once per
-    stored pod (shared, never changed in place)."""
-    found = _READINESS.get(pod)
+def _is_ready(pod: Obj) -> bool:
+    """``is_ready``, once per stored pod (shared, never changed in place)."""
+    found = _READY.get(pod)
     if found is None:
-        cond = condition(pod, "Ready")
-        ready = cond is not None and cond.get("status") == "True"
-        since = cond.get("lastTransitionTime") if cond is not None else None
-        found = _READINESS.put(pod, (ready, parse_time(str(since)) if since else None))
-    return found
+        found = _READY.put(pod, (is_ready(pod),))
+    return found[0]
 
 
-_READINESS: IdentityCache[tuple[bool, float | None]] = IdentityCache(100_000)
+_READY: IdentityCache[tuple[bool]] = IdentityCache(100_000)
 
 
 def _conditions(
