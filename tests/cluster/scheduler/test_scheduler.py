@@ -146,6 +146,25 @@ def test_an_unschedulable_pod_is_retried_after_a_node_change(cluster: Cluster) -
     expect_scheduled(cluster, "big", "node-1")
 
 
+def test_a_node_change_that_does_not_help_the_pod_leaves_it_waiting(cluster: Cluster) -> None:
+    """QueueingHints: a pod only node-local filters rejected is retried when a changed node now
+    passes them, not on every node event (no new FailedScheduling for an unhelpful one)."""
+    cluster.client.create(make_node("node-1", cpu="1"))
+    cluster.client.create(make_pod("big", cpu="2"))
+    cluster.step()
+    assert cluster.scheduler.queue.place_of(("default", "big")) == "unschedulable"
+    cluster.client.create(make_node("node-2", cpu="1"))  # too small too
+    cluster.client.create(make_node("node-3", cpu="8", taints=gpu_taint()))  # not tolerated
+    cluster.step(30)
+    assert cluster.scheduler.queue.place_of(("default", "big")) == "unschedulable"
+    assert cluster.events("big") == [("Warning", "FailedScheduling", _too_big(1), 1)]
+    node = cluster.client.get("v1", "Node", "node-3")
+    node["spec"]["taints"] = []
+    cluster.client.update(node)  # now it fits there
+    cluster.step(1)
+    expect_scheduled(cluster, "big", "node-3")
+
+
 def test_an_unschedulable_pod_is_retried_every_minute(cluster: Cluster) -> None:
     cluster.client.create(make_node("node-1", cpu="1"))
     cluster.client.create(make_pod("big", cpu="2"))

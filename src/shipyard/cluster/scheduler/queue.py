@@ -6,7 +6,9 @@
 - **backoffQ**: pods that failed recently wait ``1s × 2^(attempts−1)``, at most 10 s
   (``podInitialBackoffSeconds``, ``podMaxBackoffSeconds``).
 - **unschedulable pods**: pods no node fits wait for a cluster event that may help them, as
-  QueueingHints decide it: a node added or changed helps every pod; a bound pod deleted helps
+  QueueingHints decide it: a node added or changed helps the pods the caller's hint says it
+  helps (the scheduler asks whether the pod now passes the filters on that node — see
+  :meth:`SchedulingQueue.move_all`); a bound pod deleted helps
   pods rejected by NodeResourcesFit, NodePorts, PodTopologySpread or InterPodAffinity; a bound
   pod added, or its labels changed, helps pods rejected by PodTopologySpread or
   InterPodAffinity. A moved pod still inside its backoff goes to backoffQ. As a fallback every
@@ -22,6 +24,7 @@ by the caller; the queue reads no clock.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shipyard.cluster.scheduler.podinfo import PodInfo, PodKey
@@ -159,11 +162,18 @@ class SchedulingQueue:
 
     # -- cluster events ---------------------------------------------------------------------
 
-    def move_all(self, now: float, helps: frozenset[str] | None = None) -> None:
-        """A cluster event: move the unschedulable pods it may help (None: every one)."""
+    def move_all(
+        self,
+        now: float,
+        helps: frozenset[str] | None = None,
+        *,
+        hint: Callable[[QueuedPod], bool] | None = None,
+    ) -> None:
+        """A cluster event: move the unschedulable pods it may help — rejected by one of the
+        plugins in ``helps`` (None: any), and for which ``hint`` (when given) says yes."""
         self._moves += 1
         for qp in list(self._unschedulable.values()):
-            if helps is None or qp.rejected_by & helps:
+            if (helps is None or qp.rejected_by & helps) and (hint is None or hint(qp)):
                 self._move(qp, now)
 
     def pod_deleted(self, now: float) -> None:

@@ -29,9 +29,11 @@ For each pod (``scheduleOne``):
   reason ``Unschedulable``, with the FitError message, and ``nominatedNodeName`` when
   preemption chose a node (one status write, skipped when nothing changed), plus the Warning
   Event ``FailedScheduling`` with the same message (folded into a count by the recorder). The
-  pod waits in the queue for an event that may help it. The status write is a status update
-  of the version the scheduler holds, merged as the patch would be (the patch itself when
-  that version is no longer the stored one).
+  pod waits in the queue for an event that may help it: a node added or changed helps a pod
+  that only node-local filters rejected when it now passes them on that node (QueueingHints;
+  a node starting up changes several times before it can take pods). The status write is a
+  status update of the version the scheduler holds, merged as the patch would be (the patch
+  itself when that version is no longer the stored one).
 - **Equivalent pods.** When a pod fails without preempting, its verdict (message, rejecting
   plugins) answers the next pods of the same template while the snapshot is unchanged
   (:mod:`.equivalence`): the replicas of a burst write the same statuses and Events, in the
@@ -47,7 +49,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from shipyard.cluster.client import Client
@@ -199,10 +201,36 @@ class Scheduler:
 
     def _on_node(self, type_: str, node: Obj) -> None:
         now = self._clock.now()
+        name = str(meta(node).get("name"))
         if type_ == DELETED:
-            self.snapshot.remove_node(str(meta(node).get("name")))
+            self.snapshot.remove_node(name)
         elif self.snapshot.set_node(node):
-            self.queue.move_all(now)
+            self.queue.move_all(now, hint=self._node_hint(name))
+
+    def _node_hint(self, name: str) -> Callable[[QueuedPod], bool]:
+        """QueueingHint of a node added or changed: does it help this unschedulable pod?
+
+        A pod that only node-local plugins rejected (:data:`NODE_LOCAL`: their verdict on a
+        node depends on that node alone) can only become schedulable on a node that changed;
+        it is moved when it now passes the filters there. Any other pod is moved. Equivalent
+        pods share one answer per event."""
+        info = self.snapshot.nodes[name]
+        answers: dict[Hashable, bool] = {}
+
+        def helps(qp: QueuedPod) -> bool:
+            pod = qp.info
+            if not qp.rejected_by <= NODE_LOCAL or pod.nominated_node:
+                return True
+            key = pod.equivalence_key()
+            if key is not None and key in answers:
+                return answers[key]
+            cycle = self.profile.pre_filter(pod, self.snapshot)
+            fits = self.profile.run_filters(cycle, info, self.snapshot) is None
+            if key is not None:
+                answers[key] = fits
+            return fits
+
+        return helps
 
     def _on_pod(self, type_: str, pod: Obj) -> None:
         now = self._clock.now()
@@ -452,6 +480,11 @@ class Scheduler:
 
 
 _FOLLOWED = frozenset({"Pod", "Node", "Namespace", "PriorityClass"})
+NODE_LOCAL = frozenset(
+    {"NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
+     "NodeResourcesFit"}
+)  # fmt: skip
+"""Filter plugins whose verdict on a node depends only on the pod and that node."""
 _FOLLOWED_KINDS = (
     ("v1", "Pod"),
     ("v1", "Node"),
