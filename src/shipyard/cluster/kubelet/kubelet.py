@@ -112,6 +112,9 @@ class Kubelet:
         self._last_report = -math.inf
         self._beat: TimerHandle | None = None
         self._lease: Obj | None = None  # the Lease as last written by this kubelet
+        # the Node version (and facts) whose status was last found to be what this kubelet
+        # would post: the same shared version need not be recomputed at every heartbeat
+        self._unchanged: tuple[Obj, NodeFacts] | None = None
         self._workers: dict[ObjectKey, PodWorker] = {}
         self._synced: dict[ObjectKey, str] = {}  # the pod version each worker last synced
         self._wakes: dict[ObjectKey, float] = {}
@@ -231,8 +234,13 @@ class Kubelet:
         now = self._clock.now()
         old = node.get("status") or {}
         due = force or now - self._last_report >= self._report_every - EPSILON
-        if not due and node_status(node, self._facts, now=now, heartbeat=False) == old:
-            return
+        if not due:
+            checked = self._unchanged
+            if checked is not None and checked[0] is node and checked[1] is self._facts:
+                return
+            if node_status(node, self._facts, now=now, heartbeat=False) == old:
+                self._unchanged = (node, self._facts)
+                return
         try:
             written = self._post_status(node, now)
         except ConflictError:
@@ -243,7 +251,7 @@ class Kubelet:
 
     def _post_status(self, node: Obj, now: float) -> Obj:
         status = node_status(node, self._facts, now=now, heartbeat=True)
-        return self._client.update_status({**node, "status": status})
+        return self._client.update_status({**node, "status": status}, handoff=True)
 
     def _fresh_node(self) -> Obj:
         return self._client.get("v1", "Node", self.node_name)
