@@ -108,7 +108,7 @@ class PodGCController:
 
     def _reconcile_node(self, name: str) -> Result | None:
         try:
-            node = self._client.get("v1", "Node", name)
+            node = self._client.get("v1", "Node", name, copy=False)  # read only
         except NotFoundError:
             self._nodes.discard(name)
             wait = self._quarantine_left(name)

@@ -162,7 +162,7 @@ class KubeletManager:
 
     def _reconcile_node(self, name: str) -> None:
         try:
-            node = self._client.get("v1", "Node", name)
+            node = self._client.get("v1", "Node", name, copy=False)  # shared, read-only
         except NotFoundError:
             node = None
         kubelet = self._kubelets.get(name)

@@ -140,7 +140,7 @@ class NodeLifecycleController:
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
-            node = self._client.get("v1", "Node", key.name)
+            node = self._client.get("v1", "Node", key.name, copy=False)  # written as copies
         except NotFoundError:
             self._forget(key.name)
             return None
