@@ -143,10 +143,10 @@ def claim(
     deleting = is_terminating(owner)
     claimed: list[Obj] = []
     for obj in candidates:
-        ref = controller_ref(obj)
+        ref_uid = _controller_uid(obj)
         matches = selector.matches(labels_of(obj))
-        if ref is not None:
-            if ref.get("uid") != uid:
+        if ref_uid is not _NO_CONTROLLER:
+            if ref_uid != uid:
                 continue
             if matches:
                 claimed.append(obj)
@@ -159,6 +159,18 @@ def claim(
         if adopted is not None:
             claimed.append(adopted)
     return claimed
+
+
+_NO_CONTROLLER = object()
+
+
+def _controller_uid(obj: Mapping[str, Any]) -> object:
+    """The uid of the controller's ownerReference (``controller_ref`` without its copy), or
+    ``_NO_CONTROLLER``."""
+    for ref in meta(obj).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return ref.get("uid")
+    return _NO_CONTROLLER
 
 
 def _patch_owner_refs(client: Client, obj: Obj, refs: list[dict[str, Any]]) -> Obj | None:
