@@ -550,7 +550,7 @@ class EndpointsController:
         # (namespace, label, value) of the smallest selector pair -> Services that select on it,
         # so mapping a pod event to Services looks only at those its labels could match
         self._by_pair: dict[tuple[str, str, str], set[ObjectKey]] = {}
-        self._members: dict[ObjectKey, set[ObjectKey]] = {}  # service -> pods last included
+        self._members: dict[ObjectKey, set[str]] = {}  # service -> names of pods last included
         self._pod_services: dict[ObjectKey, set[ObjectKey]] = {}  # pod -> services
         self._facts: dict[ObjectKey, tuple[Any, ...]] = {}  # pod -> what endpoints show of it
 
@@ -661,17 +661,22 @@ class EndpointsController:
             self._client.delete("v1", "Endpoints", key.name, namespace=key.namespace)
 
     def _track(self, key: ObjectKey, pods: Iterable[Obj]) -> None:
-        """Remember which pods a Service covered, so a pod that changes labels is re-mapped."""
-        now = {key_of(p) for p in pods}
+        """Remember which pods a Service covered, so a pod that changes labels is re-mapped.
+        (By name: a Service selects pods of its own namespace.)"""
+        now = {meta(p)["name"] for p in pods}
         before = self._members.get(key, set())
-        for pod_key in before - now:
+        if now == before:
+            return
+        namespace = key.namespace
+        for name in before - now:
+            pod_key = ObjectKey("v1", "Pod", namespace, name)
             services = self._pod_services.get(pod_key)
             if services is not None:
                 services.discard(key)
                 if not services:
                     del self._pod_services[pod_key]
-        for pod_key in now - before:
-            self._pod_services.setdefault(pod_key, set()).add(key)
+        for name in now - before:
+            self._pod_services.setdefault(ObjectKey("v1", "Pod", namespace, name), set()).add(key)
         if now:
             self._members[key] = now
         else:
