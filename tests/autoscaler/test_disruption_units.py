@@ -4,6 +4,7 @@ never several, spot-to-spot), the multi-node binary search, emptiness and valida
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -226,6 +227,15 @@ def candidate(
         disruption_cost=cost,
         consolidatable=True,
     )
+
+
+def test_a_candidate_with_another_cost_is_that_candidate_with_only_the_cost_changed() -> None:
+    original = candidate("a", 0.1, pods=2, cost=3.0)
+    rescaled = original.with_cost(1.5)
+    assert rescaled == dataclasses.replace(original, disruption_cost=1.5)
+    assert original.disruption_cost == 3.0 and rescaled.disruption_cost == 1.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rescaled.disruption_cost = 2.0  # type: ignore[misc]
 
 
 def types(count: int, start: float, step: float = 0.001, spot: bool = False) -> list[InstanceType]:

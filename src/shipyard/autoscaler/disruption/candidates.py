@@ -31,7 +31,6 @@ it), never treated as "true".
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -289,7 +288,7 @@ class _Judged:
         scaled = _lifetime_scaled(self.cost, age=age, expire_after=self.candidate.pool.expire_after)
         if scaled == self.candidate.disruption_cost:
             return self.candidate
-        self.candidate = dataclasses.replace(self.candidate, disruption_cost=scaled)
+        self.candidate = self.candidate.with_cost(scaled)
         return self.candidate
 
 

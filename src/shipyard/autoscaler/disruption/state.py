@@ -149,14 +149,16 @@ class ClusterState:
     def pool_counts(self) -> dict[str, PoolCounts]:
         """Per pool, its nodes (claims with a node, or deleting) and how many are disrupting;
         a claim still starting is no node yet."""
-        out: dict[str, PoolCounts] = {}
+        total: dict[str, int] = {}
+        disrupting: dict[str, int] = {}
         for name, claim in self.snapshot.claims.items():
             pool = str((meta(claim).get("labels") or {}).get(NODEPOOL) or "")
             if not pool or (name not in self.node_by_claim and not is_terminating(claim)):
                 continue
-            found = out.get(pool, PoolCounts(0, 0))
-            out[pool] = PoolCounts(found.total + 1, found.disrupting + int(self.disrupting(name)))
-        return out
+            total[pool] = total.get(pool, 0) + 1
+            if self.disrupting(name):
+                disrupting[pool] = disrupting.get(pool, 0) + 1
+        return {pool: PoolCounts(n, disrupting.get(pool, 0)) for pool, n in total.items()}
 
 
 # Per NodeClaim name: the claim and node last judged (stored objects, never changed in place)

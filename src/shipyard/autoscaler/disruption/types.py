@@ -95,6 +95,14 @@ class Candidate:
     def nodepool(self) -> str:
         return self.pool.name
 
+    def with_cost(self, cost: float) -> Candidate:
+        """This candidate with another disruption cost. (Every pass rescales every
+        candidate's cost as time moves; ``dataclasses.replace`` would rebuild each field.)"""
+        clone = object.__new__(Candidate)
+        clone.__dict__.update(self.__dict__)
+        object.__setattr__(clone, "disruption_cost", cost)
+        return clone
+
 
 @dataclass(frozen=True)
 class Command:
