@@ -289,11 +289,29 @@ class NodeFacts:
     __slots__ = ("anti_affinity", "ports")
 
     def __init__(self, node: ExistingNode) -> None:
-        self.ports = tuple(p for pod in node.pods for p in host_ports(pod))
-        self.anti_affinity = tuple(pod for pod in node.pods if required_anti_affinity(pod))
+        facts = [_pod_facts(pod) for pod in node.pods]
+        self.ports = tuple(p for ports, _ in facts for p in ports)
+        pairs = zip(node.pods, facts, strict=True)
+        self.anti_affinity = tuple(pod for pod, (_, anti) in pairs if anti)
 
 
 _FACTS: IdentityCache[NodeFacts] = IdentityCache(50_000)
+
+
+def _pod_facts(pod: Mapping[str, Any]) -> tuple[tuple[HostPort, ...], bool]:
+    """A pod's host ports and whether it has required anti-affinity — both read from its
+    spec alone, so kept per spec (a stored pod's spec is shared, unchanged, by its versions:
+    a node whose pods changed finds the others' facts again)."""
+    spec = pod.get("spec")
+    if type(spec) is not dict:
+        return host_ports(pod), required_anti_affinity(pod)
+    found = _POD_FACTS.get(spec)
+    if found is None:
+        found = _POD_FACTS.put(spec, (host_ports(pod), required_anti_affinity(pod)))
+    return found
+
+
+_POD_FACTS: IdentityCache[tuple[tuple[HostPort, ...], bool]] = IdentityCache(100_000)
 
 
 def node_facts(node: ExistingNode) -> NodeFacts:
