@@ -247,15 +247,17 @@ def assess(client: Client, pdb: Mapping[str, Any], now: float) -> Assessment:
         result.error = e.message
         return result
     recorded = (pdb.get("status") or {}).get("disruptedPods") or {}
-    if recorded:
-        for pod in pods:
-            _check_disrupted(result, pod, recorded, now)
     disrupted = result.disrupted
-    result.healthy = sum(
-        1
-        for terminating, name, ready in map(_health, pods)
-        if ready and not terminating and name not in disrupted
-    )
+    healthy = 0
+    for pod in pods:  # one pass: a pod's own entry is all that decides whether it counts
+        terminating, name, ready = _health(pod)
+        if terminating:
+            continue
+        if name in recorded:
+            _check_disrupted(result, pod, recorded, now)
+        if ready and name not in disrupted:
+            healthy += 1
+    result.healthy = healthy
     result.allowed = disruptions_allowed(result.expected, result.desired, result.healthy)
     return result
 
