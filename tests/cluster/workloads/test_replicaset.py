@@ -21,6 +21,7 @@ from shipyard.cluster.workloads.replicaset import (
     ReplicaSetController,
     pod_from_template,
     pods_to_delete,
+    replica_set_status,
 )
 from shipyard.core.clock import VirtualClock, format_time, parse_time
 from shipyard.core.errors import InvalidError, NotFoundError
@@ -540,3 +541,20 @@ def test_failed_pod_creation_sets_replica_failure_and_retries_with_back_off(
     cluster.clock.advance(10)
     assert len(pods(cluster.client, app="web")) == 5
     assert condition(get_rs(cluster.client), "ReplicaFailure") is None
+
+
+def test_fully_labeled_replicas_have_every_template_label_with_its_value() -> None:
+    rs = {
+        "metadata": {"name": "web", "generation": 2},
+        "spec": {"template": {"metadata": {"labels": {"app": "web", "tier": "front"}}}},
+    }
+    labelled = [
+        {"app": "web", "tier": "front"},
+        {"app": "web", "tier": "front", "extra": "yes"},
+        {"app": "web"},
+        {"app": "web", "tier": "back"},
+        {},
+    ]
+    pods = [{"metadata": {"name": f"p{i}", "labels": labels}} for i, labels in enumerate(labelled)]
+    status = replica_set_status(rs, pods, now=0.0)
+    assert status == {"replicas": 5, "fullyLabeledReplicas": 2, "observedGeneration": 2}

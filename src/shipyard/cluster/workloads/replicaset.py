@@ -458,12 +458,12 @@ def replica_set_status(
     """
     spec = rs.get("spec") or {}
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    wanted = dict(template_labels).items()
     min_ready = int(spec.get("minReadySeconds") or 0)
     replicas = fully_labeled = ready = available = 0
     for pod in pods:
         replicas += 1
-        labels = labels_of(pod)
-        if all(labels.get(k) == v for k, v in template_labels.items()):
+        if wanted <= labels_of(pod).items():  # every template label, with its value
             fully_labeled += 1
         if _is_ready(pod):
             ready += 1
