@@ -26,6 +26,7 @@ __all__ = [
     "RESOURCE_PODS",
     "condition",
     "controller_ref",
+    "controller_uid",
     "is_available",
     "is_ready",
     "is_terminal",
@@ -113,6 +114,15 @@ def controller_ref(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     for ref in meta(obj).get("ownerReferences") or ():
         if ref.get("controller"):
             return dict(ref)
+    return None
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of the controller's ownerReference ("" if it has none), None without a
+    controller: ``controller_ref`` for callers that only compare uids, without its copy."""
+    for ref in meta(obj).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return str(ref.get("uid") or "")
     return None
 
 

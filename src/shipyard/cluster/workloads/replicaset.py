@@ -62,6 +62,7 @@ from shipyard.cluster.events import NORMAL, WARNING, EventRecorder
 from shipyard.cluster.podutil import (
     condition,
     controller_ref,
+    controller_uid,
     is_available,
     is_ready,
     is_terminal,
@@ -143,9 +144,9 @@ def claim(
     deleting = is_terminating(owner)
     claimed: list[Obj] = []
     for obj in candidates:
-        ref_uid = _controller_uid(obj)
+        ref_uid = controller_uid(obj)
         matches = selector.matches(labels_of(obj))
-        if ref_uid is not _NO_CONTROLLER:
+        if ref_uid is not None:
             if ref_uid != uid:
                 continue
             if matches:
@@ -159,18 +160,6 @@ def claim(
         if adopted is not None:
             claimed.append(adopted)
     return claimed
-
-
-_NO_CONTROLLER = object()
-
-
-def _controller_uid(obj: Mapping[str, Any]) -> object:
-    """The uid of the controller's ownerReference (``controller_ref`` without its copy), or
-    ``_NO_CONTROLLER``."""
-    for ref in meta(obj).get("ownerReferences") or ():
-        if ref.get("controller"):
-            return ref.get("uid")
-    return _NO_CONTROLLER
 
 
 def _patch_owner_refs(client: Client, obj: Obj, refs: list[dict[str, Any]]) -> Obj | None:
@@ -248,7 +237,7 @@ class Dependents:
             for obj in others
             if meta(obj).get("name") not in seen
             and self._include(obj)
-            and (controller_ref(obj) or {}).get("uid") == uid
+            and controller_uid(obj) == uid
         ]
         return found
 
@@ -645,13 +634,13 @@ class ReplicaSetController:
         related: list[Obj] = []
         names = sorted(self._siblings.controlled_by(namespace, str(owner.get("uid"))))
         for sibling in (self._siblings.get(namespace, name) for name in names):
-            if sibling is None or (controller_ref(sibling) or {}).get("uid") != owner.get("uid"):
+            if sibling is None or controller_uid(sibling) != owner.get("uid"):
                 continue
             uid = meta(sibling).get("uid")
             pods = self._client.list(
                 "v1", "Pod", namespace=namespace, label_selector=_selector(sibling), copy=False
             )
-            related += [p for p in pods if (controller_ref(p) or {}).get("uid") == uid]
+            related += [p for p in pods if controller_uid(p) == uid]
         return related
 
 
