@@ -31,10 +31,11 @@
   namespace termination, synchronously and atomically: see :mod:`shipyard.store.gc`.
 - **Watch.** History, resume and ``GoneError``: see :mod:`shipyard.store.watch`.
 
-Objects handed to the store are copied (``json_copy``) and objects handed back are copies,
-so no caller shares a dict with the store. Stored objects are never changed in place (a new
-version shares its unchanged parts with the old one), so they can also be shared read-only:
-the object inside a :class:`~shipyard.store.watch.WatchEvent` is, and so are the results of
+Objects handed to the store are copied and objects handed back are copies, so no caller
+shares a dict with the store. Stored objects are never changed in place (a new version
+shares its unchanged parts with the old one: :mod:`shipyard.store.versions`, with the
+preconditions and update candidates), so they can also be shared read-only: the object
+inside a :class:`~shipyard.store.watch.WatchEvent` is, and so are the results of
 ``get``/``list`` with ``copy=False`` and writes with ``handoff=True`` (where the store also
 keeps the caller's dict instead of copying it). Controllers use those, as an informer cache
 is shared in client-go; they must treat such objects as read-only.
@@ -49,7 +50,6 @@ delivered after the current one (not recursively). Nothing here reads the wall c
 from __future__ import annotations
 
 import logging
-import marshal
 import os
 import random
 import threading
@@ -61,19 +61,16 @@ from shipyard.core.clock import Clock, format_time
 from shipyard.core.errors import (
     AlreadyExistsError,
     BadRequestError,
-    ConflictError,
     FieldError,
     InvalidError,
     NotFoundError,
     PermanentError,
     ShipyardError,
 )
-from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, labels_of, meta
+from shipyard.core.objects import Obj, ObjectKey, json_copy, key_of, meta
 from shipyard.core.selectors import (
     FieldSelector,
     LabelSelector,
-    parse_field_selector,
-    parse_label_selector,
 )
 from shipyard.store.backends import ADDED, DELETED, MODIFIED, Backend, Change, Objects
 from shipyard.store.gc import (
@@ -81,17 +78,32 @@ from shipyard.store.gc import (
     Collector,
     OwnerIndex,
     Txn,
-    finalizers,
     is_terminating,
     namespace_key,
     update_cascades,
 )
 from shipyard.store.patch import PatchType, apply_patch
 from shipyard.store.scheme import KindInfo, Scheme
-from shipyard.store.validation.formats import dns1123_subdomain
+from shipyard.store.versions import (
+    bound_pod,
+    check_delete_preconditions,
+    check_fingerprint,
+    check_preconditions,
+    finalizer_rules,
+    fingerprint,
+    metadata_shape,
+    own,
+    share_unchanged,
+    spec_and_meta,
+    spec_changed,
+    status_only,
+    with_rv,
+)
 from shipyard.store.watch import (
     EventHistory,
+    FieldSel,
     Listeners,
+    Selector,
     Watch,
     WatchEvent,
     WatchFilter,
@@ -108,18 +120,7 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _NAME_SUFFIX = 5
 _NAME_ATTEMPTS = 8
 _COMPACT_EVERY = 1024
-# System fields a client cannot set or change on update: always carried from the stored object.
-_SYSTEM_FIELDS = (
-    "uid",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-    "resourceVersion",
-)
-_MODIFIED_MSG = (
-    "the object has been modified; please apply your changes to the latest version and try again"
-)
+_EVERYTHING = WatchFilter()
 
 
 class ForbiddenError(PermanentError):
@@ -143,9 +144,7 @@ class ObjectList:
         return len(self.items)
 
 
-Selector = str | LabelSelector | None
 Events = list[WatchEvent]
-FieldSel = str | FieldSelector | None
 Warnings = list[str]
 
 
@@ -233,13 +232,17 @@ class Store:
 
         ``copy=False`` returns the stored objects themselves, shared read-only."""
         info = self._kind(api_version, kind)
-        labels, fields = _label_selector(label_selector), _field_selector(field_selector)
+        flt = (
+            _EVERYTHING
+            if label_selector is None and field_selector is None
+            else WatchFilter.of(labels=label_selector, fields=field_selector)
+        )
         ns = (namespace or None) if info.namespaced else None
         with self._lock:
             rv = self._rv
-            found, exact = self._candidates(info, ns, labels, fields)
+            found, exact = self._candidates(info, ns, flt.labels, flt.fields)
         if not exact:
-            found = [o for o in found if _selected(o, labels, fields)]
+            found = [o for o in found if flt.matches(o)]
         items = [json_copy(o) for o in found] if copy else list(found)
         return ObjectList(items, str(rv))
 
@@ -285,7 +288,7 @@ class Store:
         An object of an older served version is converted first; the conversion's warnings
         are appended to ``warnings`` (kubectl prints them as ``Warning:`` lines).
         """
-        new, info = self._admitted_kind(_own(obj, handoff), warnings)
+        new, info = self._admitted_kind(own(obj, handoff), warnings)
         return self._write(lambda: self._create(info, new, dry_run), copy=not handoff)
 
     def update(
@@ -299,7 +302,7 @@ class Store:
         """Replace spec and metadata (status too, unless the kind has a status subresource).
 
         ``handoff`` and ``warnings`` as for :meth:`create`."""
-        new, info = self._admitted_kind(_own(obj, handoff), warnings)
+        new, info = self._admitted_kind(own(obj, handoff), warnings)
         return self._write(
             lambda: self._replace(info, new, dry_run, status=False), copy=not handoff
         )
@@ -308,7 +311,7 @@ class Store:
         """Replace only ``status`` (kinds with a status subresource).
 
         ``handoff`` as for :meth:`create`: the store keeps ``obj["status"]`` itself."""
-        new, info = self._admitted_kind(_own(obj, handoff), None)
+        new, info = self._admitted_kind(own(obj, handoff), None)
         _require_status(info)
         return self._write(lambda: self._replace(info, new, False, status=True), copy=not handoff)
 
@@ -365,38 +368,10 @@ class Store:
         return self._write(lambda: self._bind(info, key, node, resource_version), copy=copy)
 
     def _bind(self, info: KindInfo, key: ObjectKey, node: str, rv: str | None) -> Obj:
-        problems = dns1123_subdomain(node) if isinstance(node, str) else ["must be a string"]
-        if problems:
-            raise InvalidError(
-                f'Binding "{key.name}"',
-                [FieldError("target.name", f"Invalid value: {node!r}: {'; '.join(problems)}")],
-            )
         old = self._existing(info, key)
-        old_md = meta(old)
-        if rv is not None and rv != old_md.get("resourceVersion"):
-            raise _conflict(info, key.name, _MODIFIED_MSG)
-        spec = old.get("spec") or {}
-        assigned = spec.get("nodeName")
-        if assigned:
-            raise ConflictError(f'pod {key.name} is already assigned to node "{assigned}"')
-        if is_terminating(old):
-            raise ConflictError(f"pod {key.name} is being deleted, cannot be assigned to a host")
-        status = old.get("status") or {}
-        scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": self._now()}
-        conditions = list(status.get("conditions") or ())
-        at = next((i for i, c in enumerate(conditions) if c.get("type") == "PodScheduled"), None)
-        if at is None:
-            conditions.append(scheduled)
-        else:
-            conditions[at] = scheduled
-        new: Obj = {
-            **old,
-            "metadata": {**old_md},
-            "spec": {**spec, "nodeName": node},
-            "status": {**status, "conditions": conditions},
-        }
+        new = bound_pod(info, key.name, old, node, rv=rv, now=self._now())
         # Like the API server's binding, no admission of the whole pod: the store changed
-        # two fields of a stored (valid) pod itself, and checked the node name above.
+        # two fields of a stored (valid) pod itself, and checked the node name.
         return self._write_update(info, key, new, old, False, admit=False)
 
     def delete(
@@ -449,12 +424,12 @@ class Store:
         """Stream changes: from now (None), from everything ("0") or after a version."""
         if api_version and kind and not self._kind(api_version, kind).namespaced:
             namespace = None
-        flt = WatchFilter(
+        flt = WatchFilter.of(
             api_version or None,
             kind or None,
             namespace or None,
-            _label_selector(label_selector),
-            _field_selector(field_selector),
+            labels=label_selector,
+            fields=field_selector,
         )
         with self._lock:
             self._check_open()
@@ -565,10 +540,10 @@ class Store:
         else:
             md.pop("namespace", None)
         old = self._existing(info, key)
-        _check_preconditions(info, obj, old)
+        check_preconditions(info, obj, old)
         if status:
-            return self._write_update(info, key, _status_only(obj, old), old, dry_run, status=True)
-        return self._write_update(info, key, _spec_and_meta(info, obj, old), old, dry_run)
+            return self._write_update(info, key, status_only(obj, old), old, dry_run, status=True)
+        return self._write_update(info, key, spec_and_meta(info, obj, old), old, dry_run)
 
     def _patch(
         self,
@@ -585,12 +560,10 @@ class Store:
                 f"the patch may not change the apiVersion, kind, name or namespace of "
                 f'{info.resource} "{key.name}"'
             )
-        _check_preconditions(info, patched, old)
+        check_preconditions(info, patched, old)
         if subresource == "status":
-            return self._write_update(
-                info, key, _status_only(patched, old), old, False, status=True
-            )
-        return self._write_update(info, key, _spec_and_meta(info, patched, old), old, False)
+            return self._write_update(info, key, status_only(patched, old), old, False, status=True)
+        return self._write_update(info, key, spec_and_meta(info, patched, old), old, False)
 
     def _write_update(
         self,
@@ -603,10 +576,10 @@ class Store:
         status: bool = False,
         admit: bool = True,
     ) -> Obj:
-        _share_unchanged(new, old)  # before admission, which skips what is shared
+        share_unchanged(new, old)  # before admission, which skips what is shared
         if admit:
             self._admit(info, new, old, status=status)
-        if _spec_changed(info, new, old):
+        if spec_changed(info, new, old):
             new["metadata"]["generation"] = int(meta(old).get("generation") or 0) + 1
         if new == old:
             return old  # a no-op: no new resourceVersion, no event (as the API server)
@@ -614,12 +587,12 @@ class Store:
             txn = self._txn()
             result = Collector(txn).update(new, old)
             if dry_run:
-                return _with_rv(result, meta(old).get("resourceVersion"))
+                return with_rv(result, meta(old).get("resourceVersion"))
             self._commit(txn.changes)
             return result
         # Most updates cascade nowhere: the one change a Txn would record, without one.
         if dry_run:
-            return _with_rv(new, meta(old).get("resourceVersion"))
+            return with_rv(new, meta(old).get("resourceVersion"))
         rv = self._rv + 1
         new["metadata"]["resourceVersion"] = str(rv)
         self._commit([Change(MODIFIED, key, new, old, rv)])
@@ -644,11 +617,11 @@ class Store:
         grace: int | None = None,
     ) -> Obj:
         current = self._existing(info, key)
-        _check_delete_preconditions(info, current, preconditions or {})
+        check_delete_preconditions(info, current, preconditions or {})
         txn = self._txn()
         result = Collector(txn).delete(current, policy, grace)
         if dry_run:
-            return _with_rv(result, meta(current).get("resourceVersion"))
+            return with_rv(result, meta(current).get("resourceVersion"))
         self._commit(txn.changes)
         return result
 
@@ -662,13 +635,13 @@ class Store:
         md = meta(obj)
         name = md.get("name")
         # a status write keeps the stored metadata: its shape was checked when it was written
-        causes = [] if status else _metadata_shape(md)
+        causes = [] if status else metadata_shape(md)
         if not causes:
             if not status:
                 info.default(obj)
             causes = info.validate(obj, old)
             if old is not None:
-                causes = [*causes, *_finalizer_rules(obj, old)]
+                causes = [*causes, *finalizer_rules(obj, old)]
         if causes:
             raise InvalidError(f'{info.kind} "{name or ""}"', list(causes))
 
@@ -711,21 +684,21 @@ class Store:
         assert self._fingerprints is not None
         for change in changes:
             if change.old is not None:
-                _check_fingerprint(self._fingerprints, change.key, change.old)
+                check_fingerprint(self._fingerprints, change.key, change.old)
             if change.type == DELETED:
                 self._fingerprints.pop(change.key, None)
             else:
-                self._fingerprints[change.key] = _fingerprint(change.object)
+                self._fingerprints[change.key] = fingerprint(change.object)
 
     def verify_shared(self) -> None:
         """Check every stored object against its fingerprint (with ``verify_shared`` on)."""
         if self._fingerprints is None:
             return
         with self._lock:
-            for key, printed in list(self._fingerprints.items()):
+            for key in list(self._fingerprints):
                 obj = self._backend.get(key)
-                if obj is not None and _fingerprint(obj) != printed:
-                    raise AssertionError(_CHANGED_IN_PLACE.format(key=key))
+                if obj is not None:
+                    check_fingerprint(self._fingerprints, key, obj)
 
     def _compact(self) -> None:
         try:
@@ -801,36 +774,6 @@ def _not_found(info: KindInfo, name: str) -> NotFoundError:
     return NotFoundError(f'{info.resource} "{name}" not found')
 
 
-_CHANGED_IN_PLACE = (
-    "stored object {key} was changed in place: a reader of a shared object (copy=False, "
-    "handoff=True or a watch event) wrote into it"
-)
-
-
-def _fingerprint(obj: Obj) -> bytes:
-    return marshal.dumps(obj, 2)
-
-
-def _check_fingerprint(prints: dict[ObjectKey, bytes], key: ObjectKey, stored: Obj) -> None:
-    printed = prints.get(key)
-    if printed is not None and _fingerprint(stored) != printed:
-        raise AssertionError(_CHANGED_IN_PLACE.format(key=key))
-
-
-def _own(obj: Any, handoff: bool = False) -> Obj:
-    if not isinstance(obj, dict):
-        raise BadRequestError(f"an object must be a JSON object, not {type(obj).__name__}")
-    if handoff:
-        # The store writes the top level and metadata (resourceVersion, system fields) in
-        # place, so those two maps are made its own: a caller may build ``{**shared, ...}``.
-        # Other parts may be shared with stored objects when unchanged since they were read
-        # (defaulting leaves an already-stored part as it is).
-        md = obj.get("metadata")
-        return {**obj, "metadata": {**md}} if isinstance(md, dict) else {**obj}
-    copied: Obj = json_copy(obj)
-    return copied
-
-
 def _metadata(info: KindInfo, obj: Obj) -> dict[str, Any]:
     md = obj.setdefault("metadata", {})
     if not isinstance(md, dict):
@@ -843,22 +786,6 @@ def _require_status(info: KindInfo) -> None:
         raise BadRequestError(f"{info.resource} has no status subresource")
 
 
-def _label_selector(selector: Selector) -> LabelSelector | None:
-    parsed = parse_label_selector(selector) if isinstance(selector, str) else selector
-    return None if parsed is None or parsed.is_empty() else parsed
-
-
-def _field_selector(selector: FieldSel) -> FieldSelector | None:
-    parsed = parse_field_selector(selector) if isinstance(selector, str) else selector
-    return None if parsed is None or parsed.is_empty() else parsed
-
-
-def _selected(obj: Obj, labels: LabelSelector | None, fields: FieldSelector | None) -> bool:
-    if labels is not None and not labels.matches(labels_of(obj)):
-        return False
-    return fields is None or fields.matches(obj)
-
-
 def _parse_rv(text: str) -> int:
     try:
         rv = int(text)
@@ -867,242 +794,3 @@ def _parse_rv(text: str) -> int:
     if rv < 0:
         raise BadRequestError(f'invalid resource version "{text}": it must be a number')
     return rv
-
-
-def _conflict(info: KindInfo, name: str, detail: str) -> ConflictError:
-    return ConflictError(f'Operation cannot be fulfilled on {info.resource} "{name}": {detail}')
-
-
-def _check_preconditions(info: KindInfo, obj: Obj, old: Obj) -> None:
-    """An update's uid and resourceVersion, when given, must be the stored ones."""
-    md, old_md = meta(obj), meta(old)
-    uid = md.get("uid")
-    if uid and uid != old_md.get("uid"):
-        raise _conflict(
-            info,
-            str(old_md.get("name")),
-            f"Precondition failed: UID in precondition: {uid}, "
-            f"UID in object meta: {old_md.get('uid')}",
-        )
-    rv = md.get("resourceVersion")
-    if rv and str(rv) != old_md.get("resourceVersion"):
-        raise _conflict(info, str(old_md.get("name")), _MODIFIED_MSG)
-
-
-def _check_delete_preconditions(info: KindInfo, obj: Obj, pre: Mapping[str, Any]) -> None:
-    md = meta(obj)
-    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
-        want = pre.get(field)
-        if want and str(want) != str(md.get(field)):
-            raise _conflict(
-                info,
-                str(md.get("name")),
-                f"Precondition failed: {label} in precondition: {want}, "
-                f"{label} in object meta: {md.get(field)}",
-            )
-
-
-def _spec_and_meta(info: KindInfo, obj: Obj, old: Obj) -> Obj:
-    """The update candidate: the client's object with system fields (and status) kept."""
-    md, old_md = obj["metadata"], meta(old)
-    for field in _SYSTEM_FIELDS:
-        if field in old_md:
-            md[field] = old_md[field]
-        else:
-            md.pop(field, None)
-    if info.has_status:
-        if "status" in old:
-            obj["status"] = json_copy(old["status"])
-        else:
-            obj.pop("status", None)
-    return obj
-
-
-def _status_only(obj: Obj, old: Obj) -> Obj:
-    """The status-update candidate: the stored object with the client's status.
-
-    Everything but ``status`` and the top-level metadata map is shared with the stored
-    version (stored objects are immutable; a status write is not defaulted, so nothing
-    writes into the shared parts)."""
-    new: Obj = {**old, "metadata": {**meta(old)}}
-    if "status" in obj:
-        new["status"] = obj["status"]
-    else:
-        new.pop("status", None)
-    return new
-
-
-def _spec_changed(info: KindInfo, new: Obj, old: Obj) -> bool:
-    """Whether anything outside metadata (and status, with a status subresource) changed;
-    a missing field counts as null."""
-    skip = _NOT_SPEC_WITH_STATUS if info.has_status else _NOT_SPEC
-    for k, value in new.items():
-        if k not in skip:
-            before = old.get(k)
-            if value is not before and value != before:
-                return True
-    gone = old.keys() - new.keys()  # usually none
-    return bool(gone) and any(old[k] is not None for k in gone - skip)
-
-
-_NOT_SPEC = frozenset({"metadata"})
-_NOT_SPEC_WITH_STATUS = frozenset({"metadata", "status"})
-
-
-def _share_unchanged(new: Obj, old: Obj) -> None:
-    """Let the new version share unchanged parts with the stored one (both are immutable).
-
-    Equal parts are replaced by the stored ones down to a few levels: map values, and list
-    items (at the same position, or — for maps in a list that changed length, such as
-    endpoints — anywhere in the stored list), and the entries of the metadata map (not the
-    map itself: the store writes the resourceVersion into it). Validation of an update skips
-    what is shared, and memory is saved.
-    """
-    for k, value in new.items():
-        if k == "metadata" or k not in old:
-            continue
-        before = old[k]
-        if before is value:
-            continue
-        if before == value:
-            new[k] = before
-        else:
-            _share_parts(value, before, _SHARE_DEPTH)
-    md, old_md = new["metadata"], meta(old)
-    for k, value in md.items():
-        before = old_md.get(k, _ABSENT)
-        if before is value or before is _ABSENT:
-            continue
-        if k in _SHARED_METADATA:
-            if value == before:
-                md[k] = before
-        elif type(value) is str and type(before) is str and value == before:
-            md[k] = before  # a copied name or namespace: the metadata may be all stored parts
-
-
-_SHARED_METADATA = frozenset(
-    {"labels", "annotations", "ownerReferences", "finalizers", "managedFields"}
-)
-_ABSENT: Any = object()  # a key that is missing (None is a value)
-
-
-_SHARE_DEPTH = 3
-
-
-def _share_parts(value: Any, before: Any, depth: int) -> None:
-    """Within two unequal containers of one type, share the equal parts (see above)."""
-    if type(value) is dict and type(before) is dict:
-        get = before.get
-        for name, item in value.items():
-            stored = get(name, _ABSENT)
-            if stored is item or stored is _ABSENT:
-                continue
-            if stored == item:
-                value[name] = stored
-            elif depth > 0 and type(item) in _CONTAINERS:  # unequal scalars share nothing
-                _share_parts(item, stored, depth - 1)
-    elif type(value) is list and type(before) is list:
-        _share_items(value, before, depth)
-
-
-_CONTAINERS = frozenset({dict, list})
-
-
-def _share_items(value: list[Any], before: list[Any], depth: int) -> None:
-    by_content: dict[bytes, Any] | None = None
-    shared: set[int] | None = None
-    for i, item in enumerate(value):
-        stored = before[i] if i < len(before) else None
-        if stored is item:
-            continue
-        if shared is None:  # items that are stored ones already (the writer reused them)
-            shared = {id(x) for x in before}
-        if id(item) in shared:
-            continue
-        if stored is not None and stored == item:
-            value[i] = stored
-            continue
-        if type(item) is dict and len(value) != len(before):
-            # a list that grew or shrank may have moved its items: find them by content (a
-            # same-length list is compared by position only, the common case of an item
-            # changed in place, where the lookup would find nothing)
-            if by_content is None:
-                by_content = {_content(x): x for x in before if type(x) is dict}
-                by_content.pop(b"", None)
-            key = _content(item)
-            found = by_content.get(key) if key else None
-            if found is not None:
-                value[i] = found
-                continue
-        if stored is not None and depth > 0 and type(item) in _CONTAINERS:
-            _share_parts(item, stored, depth - 1)
-
-
-def _content(item: Any) -> bytes:
-    try:
-        return marshal.dumps(item, 2)
-    except ValueError:  # not plain data: matched by position only
-        return b""
-
-
-def _with_rv(obj: Obj, rv: Any) -> Obj:
-    md = {**meta(obj)}
-    if rv is None:
-        md.pop("resourceVersion", None)
-    else:
-        md["resourceVersion"] = rv
-    return {**obj, "metadata": md}
-
-
-def _finalizer_rules(new: Obj, old: Obj) -> list[FieldError]:
-    if not is_terminating(old):
-        return []
-    added = [f for f in finalizers(new) if f not in finalizers(old)]
-    if not added:
-        return []
-    return [
-        FieldError(
-            "metadata.finalizers",
-            "Forbidden: no new finalizers can be added if the object is being deleted, "
-            f"found new finalizers {added}",
-        )
-    ]
-
-
-# ``_STR_ONLY.issuperset(map(type, values))``: are all values exactly ``str``? It walks them
-# in C and builds no set.
-_STR_ONLY = frozenset({str})
-
-
-def _is_string_map(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and _STR_ONLY.issuperset(map(type, value))
-        and _STR_ONLY.issuperset(map(type, value.values()))
-    )
-
-
-def _metadata_shape(md: Mapping[str, Any]) -> list[FieldError]:
-    """The shapes the store itself relies on (indexes, GC); the kind validates the rest."""
-    causes = []
-    for field in ("labels", "annotations"):
-        value = md.get(field)
-        if value is not None and not _is_string_map(value):
-            causes.append(
-                FieldError(f"metadata.{field}", "Invalid value: must be a map of string to string")
-            )
-    fins = md.get("finalizers")
-    strings = isinstance(fins, list) and _STR_ONLY.issuperset(map(type, fins))
-    if fins is not None and not strings:
-        causes.append(FieldError("metadata.finalizers", "Invalid value: must be a list of strings"))
-    refs = md.get("ownerReferences")
-    if refs is not None and not (
-        isinstance(refs, list)
-        and all(isinstance(r, dict) and isinstance(r.get("uid"), str) for r in refs)
-    ):
-        causes.append(
-            FieldError("metadata.ownerReferences", "Invalid value: each needs a string uid")
-        )
-    if not isinstance(md.get("name"), str):
-        causes.append(FieldError("metadata.name", "Invalid value: must be a string"))
-    return causes

@@ -38,12 +38,19 @@ from typing import NamedTuple
 
 from shipyard.core.errors import GoneError, ShipyardError
 from shipyard.core.objects import Obj, ObjectKey, labels_of
-from shipyard.core.selectors import FieldSelector, LabelSelector
+from shipyard.core.selectors import (
+    FieldSelector,
+    LabelSelector,
+    parse_field_selector,
+    parse_label_selector,
+)
 from shipyard.store.backends import ADDED, DELETED, Change
 
 __all__ = [
     "EventHistory",
+    "FieldSel",
     "Listeners",
+    "Selector",
     "Watch",
     "WatchEvent",
     "WatchFilter",
@@ -121,15 +128,41 @@ class EventHistory:
         return len(self._entries)
 
 
+Selector = str | LabelSelector | None
+FieldSel = str | FieldSelector | None
+
+
 @dataclass(frozen=True)
 class WatchFilter:
-    """What a watch wants: a kind (or all), a namespace (or all) and selectors."""
+    """What a watch (or a list) wants: a kind (or all), a namespace (or all) and selectors."""
 
     api_version: str | None = None
     kind: str | None = None
     namespace: str | None = None
     labels: LabelSelector | None = None
     fields: FieldSelector | None = None
+
+    @classmethod
+    def of(
+        cls,
+        api_version: str | None = None,
+        kind: str | None = None,
+        namespace: str | None = None,
+        *,
+        labels: Selector = None,
+        fields: FieldSel = None,
+    ) -> WatchFilter:
+        """A filter from a request's selectors, parsed when given as text; an empty
+        selector selects everything and is left out."""
+        label_sel = parse_label_selector(labels) if isinstance(labels, str) else labels
+        field_sel = parse_field_selector(fields) if isinstance(fields, str) else fields
+        return cls(
+            api_version,
+            kind,
+            namespace,
+            None if label_sel is None or label_sel.is_empty() else label_sel,
+            None if field_sel is None or field_sel.is_empty() else field_sel,
+        )
 
     def wants(self, key: ObjectKey) -> bool:
         return (
