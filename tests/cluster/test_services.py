@@ -10,14 +10,13 @@ from hypothesis import strategies as st
 
 from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.runtime import Manager
-from shipyard.cluster.services import (
-    ClusterIPAllocator,
-    EndpointsController,
+from shipyard.cluster.service_endpoints import (
     Interned,
-    _slice_groups,
     endpoint_subsets,
     find_port,
+    slice_groups,
 )
+from shipyard.cluster.services import ClusterIPAllocator, EndpointsController
 from shipyard.core.clock import VirtualClock
 from tests.cluster.fixtures import make_pod, make_service, new_client
 
@@ -421,8 +420,8 @@ def test_remembered_pod_entries_build_what_building_each_pod_builds(
             pods[i] = _pod_of(i, facts)
         current = [pods[i] for i in sorted(pods)]
         assert endpoint_subsets(service, current, interned) == endpoint_subsets(service, current)
-        cached = _slice_groups(service, current, zones, interned)
-        fresh = _slice_groups(service, current, zones)
+        cached = slice_groups(service, current, zones, interned)
+        fresh = slice_groups(service, current, zones)
         assert {k: (g.ports, g.endpoints) for k, g in cached.items()} == {
             k: (g.ports, g.endpoints) for k, g in fresh.items()
         }

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from shipyard.cluster.client import EmbeddedClient
 from shipyard.cluster.runtime import Manager, Result, Watches
-from shipyard.cluster.workloads.hpa import (
+from shipyard.cluster.workloads.hpa import HorizontalPodAutoscalerController
+from shipyard.cluster.workloads.hpa_calculator import (
     CPU_INITIALIZATION_PERIOD,
     INITIAL_READINESS_DELAY,
     METRICS_WINDOW,
-    HorizontalPodAutoscalerController,
     PodSample,
     ReplicaCalculationError,
     Tolerance,

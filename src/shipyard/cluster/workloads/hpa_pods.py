@@ -6,7 +6,7 @@ metrics source that can say which pods use exactly the same CPU
 of one template behind the same Services are alike), the HPA controller keeps each target's
 pods here instead, sorted into groups, so a sync costs work for the pods that changed since the
 last one and for each group, not for every pod. The samples are the ones reading every pod
-would give (:func:`~shipyard.cluster.workloads.hpa.classify_pod`):
+would give (:func:`~shipyard.cluster.workloads.hpa_calculator.classify_pod`):
 
 - a pod's *class* is ``ignored`` (being deleted, or failed), ``pending``, or its readiness
   verdict (``ready``/``unready``) with the time until which that verdict holds; with its CPU
@@ -15,9 +15,9 @@ would give (:func:`~shipyard.cluster.workloads.hpa.classify_pod`):
   calls back when a pod's key may have changed before then (a container started or stopped,
   the Services routing to it changed);
 - at a sync each group — (class, request, usage key) — is one
-  :class:`~shipyard.cluster.workloads.hpa.PodSample` with a ``count``: its usage is read once
-  and rounded once (every pod of the group has that usage), and a pending pod is ``unready``,
-  a running one without usage ``missing``, as for a single pod.
+  :class:`~shipyard.cluster.workloads.hpa_calculator.PodSample` with a ``count``: its usage
+  is read once and rounded once (every pod of the group has that usage), and a pending pod
+  is ``unready``, a running one without usage ``missing``, as for a single pod.
 
 :class:`PodTrackers` follows the Pod change stream for all of them: a changed pod is offered to
 the trackers of its namespace whose selector pins one of its labels (or pins none), and to the
