@@ -23,13 +23,15 @@ from shipyard.core.errors import BadRequestError, InvalidError
 from shipyard.store.patch import (
     PatchType,
     apply_patch,
-    create_merge_patch,
     create_strategic_merge_patch,
+    parse_patch_type,
+    strategic_merge_patch,
+)
+from shipyard.store.patch_json import (
+    create_merge_patch,
     json_equal,
     json_merge_patch,
     json_patch,
-    parse_patch_type,
-    strategic_merge_patch,
 )
 from shipyard.store.patch_keys import PatchSchema, schema_for
 

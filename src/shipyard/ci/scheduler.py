@@ -2,7 +2,8 @@
 
 A :class:`RunScheduler` holds a run's whole scheduling state — scopes (the top-level
 workflow and each called reusable workflow), job states and job instances (one per matrix
-combination) — and is touched only by the thread that calls :meth:`RunScheduler.execute`.
+combination), the records of :mod:`shipyard.ci.run_state` — and is touched only by the
+thread that calls :meth:`RunScheduler.execute`.
 Everything else talks to it through its event queue:
 
 ======================  =====================================================================
@@ -25,19 +26,16 @@ nothing in flight but is not finished is a bug and fails loudly instead of hangi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import queue
 import secrets as secrets_module
 import shutil
 import tempfile
-import threading
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from shipyard.ci.concurrency import Ticket
 from shipyard.ci.contexts import (
@@ -53,15 +51,25 @@ from shipyard.ci.execution import (
     Conclusion,
     JobRecord,
     JobRequest,
-    LogSink,
 )
-from shipyard.ci.expressions import evaluate_condition, evaluate_template, interpolate, truthy
+from shipyard.ci.expressions import evaluate_condition, interpolate, truthy
 from shipyard.ci.masking import SecretMasker
 from shipyard.ci.matrix import expand_matrix, job_display_name
 from shipyard.ci.records import RunRecorder
 from shipyard.ci.reusable import call_inputs, call_outputs, call_secrets, load_called_workflow
 from shipyard.ci.run_request import RunRequest, RunResult, RunSettings, github_for, run_facts
-from shipyard.ci.schema import Job, Workflow, WorkflowError
+from shipyard.ci.run_state import (
+    JobInstance,
+    JobState,
+    RunLog,
+    WorkflowScope,
+    ancestors,
+    combined,
+    job_entry,
+    only_jobs,
+    resolve,
+)
+from shipyard.ci.schema import Workflow, WorkflowError
 from shipyard.core.clock import format_time
 from shipyard.core.errors import ShipyardError
 
@@ -73,155 +81,7 @@ _WORKFLOW = ("github", "inputs", "vars")
 _ENV = ("github", "secrets", "inputs", "vars")
 
 
-# -- state -------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Scope:
-    """One workflow's jobs within the run: the top-level one or a called one."""
-
-    workflow: Workflow
-    key_prefix: str
-    name_prefix: str
-    depth: int
-    contexts: dict[str, Any]  # github, vars, inputs, secrets, env
-    cancel: Cancellation
-    caller: _Instance | None = None
-    jobs: dict[str, _JobState] = field(default_factory=dict)
-    done: bool = False
-
-
-@dataclass(eq=False)
-class _JobState:
-    scope: _Scope
-    job: Job
-    phase: Literal["waiting", "active", "done"] = "waiting"
-    result: Conclusion = "skipped"
-    outputs: dict[str, str] = field(default_factory=dict)
-    instances: list[_Instance] = field(default_factory=list)
-    queued: deque[_Instance] = field(default_factory=deque)
-    in_progress: int = 0
-    fail_fast: bool = True
-    max_parallel: int | None = None
-
-
-@dataclass(eq=False)
-class _Instance:
-    state: _JobState
-    key: str
-    name: str
-    contexts: dict[str, Any]
-    cancel: Cancellation = field(default_factory=Cancellation)
-    phase: Literal["queued", "waiting", "running", "done"] = "queued"
-    continue_on_error: bool = False
-    ticket: Ticket | None = None
-    started: str | None = None
-    result: Conclusion = "skipped"
-    child: _Scope | None = None
-
-
-class _RunLog:
-    """Collects each job's lines for the record and forwards them to the caller's sink.
-
-    The caller's sink (a terminal, a dashboard) may fail; that must neither hang nor end the
-    run, nor fail the job whose steps did run: the line is still kept for the record, the
-    first failure per job is remembered (:meth:`sink_error`, written into the job's
-    ``error``) and forwarding goes on with the next line.
-    """
-
-    def __init__(self, forward: LogSink | None) -> None:
-        self._lock = threading.Lock()
-        self._lines: dict[str, list[str]] = {}
-        self._sink_errors: dict[str, str] = {}
-        self._forward = forward
-
-    def line(self, job: str, text: str) -> None:
-        with self._lock:
-            self._lines.setdefault(job, []).append(text)
-        if self._forward is None:
-            return
-        try:
-            self._forward.line(job, text)
-        except Exception as err:
-            with self._lock:
-                self._sink_errors.setdefault(job, f"the log sink failed: {err!r}")
-
-    def take(self, job: str) -> str | None:
-        with self._lock:
-            lines = self._lines.pop(job, None)
-        return None if lines is None else "\n".join(lines)
-
-    def sink_error(self, job: str) -> str:
-        """Why forwarding ``job``'s lines failed (the first failure), or ``""``."""
-        with self._lock:
-            return self._sink_errors.pop(job, "")
-
-
-_Event = tuple[str, "_Instance | None", object]
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _resolve(value: object, context: Mapping[str, object], names: Sequence[str]) -> object:
-    """A value with every ``${{ }}`` string in it evaluated (matrix, fail-fast, ...)."""
-    if isinstance(value, str) and "${{" in value:
-        return evaluate_template(value, context, named_values=names)
-    if isinstance(value, Mapping):
-        return {str(k): _resolve(v, context, names) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, context, names) for v in value]
-    return value
-
-
-def _ancestors(scope: _Scope, job: Job) -> set[str]:
-    seen: set[str] = set()
-    todo = list(job.needs)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(scope.jobs[name].job.needs)
-    return seen
-
-
-def _combined(results: Sequence[Conclusion]) -> Conclusion:
-    if "failure" in results:
-        return "failure"
-    if "cancelled" in results:
-        return "cancelled"
-    return "success" if "success" in results else "skipped"
-
-
-def _job_entry(record: JobRecord, conclusion: Conclusion) -> dict[str, Any]:
-    return {
-        "key": record.key, "jobId": record.job_id, "name": record.name,
-        "status": "completed", "result": record.result, "conclusion": conclusion,
-        "startedAt": record.started, "finishedAt": record.finished,
-        "outputs": dict(record.outputs), "error": record.error, "summary": record.summary,
-        "steps": [
-            {"index": s.index, "name": s.name, "id": s.id, "outcome": s.outcome,
-             "conclusion": s.conclusion, "startedAt": s.started, "finishedAt": s.finished}
-            for s in record.steps
-        ],
-        "annotations": [
-            {k: v for k, v in dataclasses.asdict(a).items() if v is not None}
-            for a in record.annotations
-        ],
-    }  # fmt: skip
-
-
-def _only(workflow: Workflow, names: Sequence[str]) -> list[Job]:
-    if not names:
-        return list(workflow.jobs)
-    keep: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        if name not in keep:
-            keep.add(name)
-            todo.extend(workflow.job(name).needs)
-    return [j for j in workflow.jobs if j.id in keep]
+_Event = tuple[str, "JobInstance | None", object]
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -249,18 +109,18 @@ class RunScheduler:
         self.cancel = Cancellation()
         self.outcome: RunResult | None = None
         self._events: queue.Queue[_Event] = queue.Queue()
-        self._log = _RunLog(settings.log)
+        self._log = RunLog(settings.log)
         self._masker = SecretMasker()
         self._records: list[tuple[JobRecord, Conclusion]] = []
-        self._running: list[_Instance] = []
+        self._running: list[JobInstance] = []
         self._keys: set[str] = set()
-        self._scopes: list[_Scope] = []
+        self._scopes: list[WorkflowScope] = []
         self._message = ""
         self._started: str | None = None
         self._temp: Path | None = None
         self._job_dirs = 0
         self._pool: ThreadPoolExecutor | None = None
-        self._ready: list[tuple[_Instance, JobRequest]] = []
+        self._ready: list[tuple[JobInstance, JobRequest]] = []
         self._dirty = True
         self._claimed = False
         self._token = ""
@@ -333,7 +193,9 @@ class RunScheduler:
                 self._finish("cancelled")
                 return
             root = self._open_scope(workflow, {**base, "secrets": secrets})
-            root.jobs = {j.id: _JobState(root, j) for j in _only(workflow, self.request.only_jobs)}
+            root.jobs = {
+                j.id: JobState(root, j) for j in only_jobs(workflow, self.request.only_jobs)
+            }
             self._loop(root)
         except ShipyardError as err:
             self._stop_everything(err.message)
@@ -348,7 +210,7 @@ class RunScheduler:
             return "cancelled"
         if self._message:
             return "failure"
-        return _combined([c for _, c in self._records]) if self._records else "success"
+        return combined([c for _, c in self._records]) if self._records else "success"
 
     def _finish(self, conclusion: Conclusion) -> None:
         if self.cancel.cancelled and not self._message:
@@ -359,7 +221,7 @@ class RunScheduler:
             tuple(r for r, _ in self._records), self._message,
         )  # fmt: skip
 
-    def _loop(self, root: _Scope) -> None:
+    def _loop(self, root: WorkflowScope) -> None:
         while True:
             self._pump()
             if root.done:
@@ -389,8 +251,8 @@ class RunScheduler:
             return None
         group = interpolate(str(workflow.concurrency.get("group") or ""), base,
                             named_values=_WORKFLOW)  # fmt: skip
-        cancel_running = truthy(_resolve(workflow.concurrency.get("cancel-in-progress"), base,
-                                         _WORKFLOW))  # fmt: skip
+        cancel_running = truthy(resolve(workflow.concurrency.get("cancel-in-progress"), base,
+                                        _WORKFLOW))  # fmt: skip
         if not group:
             return None
         return self.settings.groups.request(
@@ -419,30 +281,31 @@ class RunScheduler:
         *,
         prefix: tuple[str, str] = ("", ""),
         depth: int = 1,
-        caller: _Instance | None = None,
-    ) -> _Scope:
+        caller: JobInstance | None = None,
+    ) -> WorkflowScope:
         key_prefix, name_prefix = prefix
         env_context = {k: contexts[k] for k in _ENV}
         env = {k: interpolate(v, env_context, named_values=_ENV) for k, v in workflow.env.items()}
-        scope = _Scope(workflow, key_prefix, name_prefix, depth, {**contexts, "env": env},
-                       caller.cancel if caller is not None else self.cancel, caller)  # fmt: skip
-        scope.jobs = {j.id: _JobState(scope, j) for j in workflow.jobs}
+        scope = WorkflowScope(workflow, key_prefix, name_prefix, depth, {**contexts, "env": env},
+                              caller.cancel if caller is not None else self.cancel,
+                              caller)  # fmt: skip
+        scope.jobs = {j.id: JobState(scope, j) for j in workflow.jobs}
         self._scopes.append(scope)
         return scope
 
-    def _scope_cancelled(self, scope: _Scope) -> bool:
+    def _scope_cancelled(self, scope: WorkflowScope) -> bool:
         if self.cancel.cancelled or scope.cancel.cancelled:
             return True
         caller = scope.caller
         return caller is not None and self._scope_cancelled(caller.state.scope)
 
-    def _close_scope(self, scope: _Scope) -> None:
+    def _close_scope(self, scope: WorkflowScope) -> None:
         scope.done = True
         self._scopes.remove(scope)
         caller = scope.caller
         if caller is None:
             return
-        result = _combined([s.result for s in scope.jobs.values()])
+        result = combined([s.result for s in scope.jobs.values()])
         jobs = {jid: (s.result, s.outputs) for jid, s in scope.jobs.items()}
         outputs: dict[str, str] = {}
         error = ""
@@ -465,7 +328,7 @@ class RunScheduler:
             for scope in list(self._scopes):
                 changed |= self._pump_scope(scope)
 
-    def _pump_scope(self, scope: _Scope) -> bool:
+    def _pump_scope(self, scope: WorkflowScope) -> bool:
         changed = False
         for state in scope.jobs.values():
             if state.phase == "waiting" and all(
@@ -480,7 +343,7 @@ class RunScheduler:
             changed = True
         return changed
 
-    def _start_queued(self, state: _JobState) -> bool:
+    def _start_queued(self, state: JobState) -> bool:
         started = False
         limit = state.max_parallel or len(state.instances)
         while state.queued and state.in_progress < limit:
@@ -492,11 +355,11 @@ class RunScheduler:
 
     # -- deciding a job -------------------------------------------------------------------------
 
-    def _status(self, state: _JobState) -> str:
+    def _status(self, state: JobState) -> str:
         scope = state.scope
         if self._scope_cancelled(scope):
             return "cancelled"
-        results = [scope.jobs[a].result for a in _ancestors(scope, state.job)]
+        results = [scope.jobs[a].result for a in ancestors(scope, state.job)]
         if "failure" in results:
             return "failure"
         if "cancelled" in results:
@@ -505,7 +368,7 @@ class RunScheduler:
             return "skipped"
         return "success"
 
-    def _decide(self, state: _JobState) -> None:
+    def _decide(self, state: JobState) -> None:
         scope, job = state.scope, state.job
         needs = needs_context({n: (scope.jobs[n].result, scope.jobs[n].outputs)
                                for n in job.needs})  # fmt: skip
@@ -533,14 +396,14 @@ class RunScheduler:
             state.instances.append(self._instance(state, base, combo, index, len(combos)))
         state.queued.extend(state.instances)
 
-    def _strategy(self, state: _JobState, base: dict[str, Any]) -> list[dict[str, object]]:
+    def _strategy(self, state: JobState, base: dict[str, Any]) -> list[dict[str, object]]:
         strategy = state.job.strategy
         if strategy is None:
             return [{}]
-        matrix = _resolve(strategy.matrix, base, _IF)
+        matrix = resolve(strategy.matrix, base, _IF)
         combos = expand_matrix(matrix, where=f"jobs.{state.job.id}.strategy.matrix")
-        state.fail_fast = truthy(_resolve(strategy.fail_fast, base, _IF))
-        limit = _resolve(strategy.max_parallel, base, _IF)
+        state.fail_fast = truthy(resolve(strategy.fail_fast, base, _IF))
+        limit = resolve(strategy.max_parallel, base, _IF)
         if limit is not None:
             if not isinstance(limit, int | float) or isinstance(limit, bool) or limit < 1:
                 raise ShipyardError(f"max-parallel must be a positive number, got {limit!r}")
@@ -548,9 +411,9 @@ class RunScheduler:
         return combos
 
     def _instance(
-        self, state: _JobState, base: dict[str, Any], combo: dict[str, object], index: int,
+        self, state: JobState, base: dict[str, Any], combo: dict[str, object], index: int,
         total: int,
-    ) -> _Instance:  # fmt: skip
+    ) -> JobInstance:  # fmt: skip
         job = state.job
         contexts = {**base, "matrix": combo, "strategy": strategy_context(
             fail_fast=state.fail_fast, job_index=index, job_total=total,
@@ -560,11 +423,11 @@ class RunScheduler:
             name = interpolate(name, contexts, named_values=_JOB) if job.name else name
         if not (job.name and "${{" in job.name and "matrix" in job.name):
             name = job_display_name(name, combo)
-        inst = _Instance(state, self._unique(state.scope.key_prefix
-                                             + job_display_name(job.id, combo)),
-                         state.scope.name_prefix + name, contexts)  # fmt: skip
+        inst = JobInstance(state, self._unique(state.scope.key_prefix
+                                               + job_display_name(job.id, combo)),
+                           state.scope.name_prefix + name, contexts)  # fmt: skip
         try:
-            inst.continue_on_error = truthy(_resolve(job.continue_on_error, contexts, _JOB))
+            inst.continue_on_error = truthy(resolve(job.continue_on_error, contexts, _JOB))
         except ShipyardError as err:
             self._say(inst.key, f"Error evaluating continue-on-error: {err.message}")
         return inst
@@ -577,12 +440,12 @@ class RunScheduler:
         self._keys.add(candidate)
         return candidate
 
-    def _settle(self, state: _JobState, result: Conclusion, error: str) -> None:
+    def _settle(self, state: JobState, result: Conclusion, error: str) -> None:
         """A job that runs no instance: skipped, cancelled, or failed before it started."""
         state.phase = "active"
         job = state.job
-        inst = _Instance(state, self._unique(state.scope.key_prefix + job.id),
-                         state.scope.name_prefix + (job.name or job.id), {})  # fmt: skip
+        inst = JobInstance(state, self._unique(state.scope.key_prefix + job.id),
+                           state.scope.name_prefix + (job.name or job.id), {})  # fmt: skip
         state.instances.append(inst)
         state.in_progress += 1
         self._running.append(inst)
@@ -593,7 +456,7 @@ class RunScheduler:
 
     # -- starting an instance -------------------------------------------------------------------
 
-    def _start(self, inst: _Instance) -> None:
+    def _start(self, inst: JobInstance) -> None:
         self._running.append(inst)
         concurrency = inst.state.job.concurrency
         if not concurrency:
@@ -601,8 +464,8 @@ class RunScheduler:
         try:
             group = interpolate(str(concurrency.get("group") or ""), inst.contexts,
                                 named_values=_JOB)  # fmt: skip
-            cancel_running = truthy(_resolve(concurrency.get("cancel-in-progress"),
-                                             inst.contexts, _JOB))  # fmt: skip
+            cancel_running = truthy(resolve(concurrency.get("cancel-in-progress"),
+                                            inst.contexts, _JOB))  # fmt: skip
         except ShipyardError as err:
             return self._fail_early(inst, f"Error evaluating concurrency: {err.message}")
         if not group:
@@ -618,7 +481,7 @@ class RunScheduler:
         self._say(inst.key, f"Waiting for a pending job in concurrency group '{group}'")
         return None
 
-    def _ticket_changed(self, inst: _Instance) -> None:
+    def _ticket_changed(self, inst: JobInstance) -> None:
         ticket = inst.ticket
         if inst.phase != "waiting" or ticket is None:
             return
@@ -628,7 +491,7 @@ class RunScheduler:
             self._say(inst.key, ticket.reason)
             self._finish_instance(inst, self._synthetic(inst, "cancelled", "", self._now()))
 
-    def _launch(self, inst: _Instance) -> None:
+    def _launch(self, inst: JobInstance) -> None:
         inst.phase = "running"
         inst.started = self._now()
         self._dirty = True
@@ -643,7 +506,7 @@ class RunScheduler:
             self._pool.submit(self._run_instance, inst, request)
         self._ready.clear()
 
-    def _job_request(self, inst: _Instance) -> JobRequest:
+    def _job_request(self, inst: JobInstance) -> JobRequest:
         scope = inst.state.scope
         self._job_dirs += 1
         assert self._temp is not None
@@ -663,7 +526,7 @@ class RunScheduler:
             repository_root=self.request.repository_root, masker=self._masker,
         )  # fmt: skip
 
-    def _run_instance(self, inst: _Instance, request: JobRequest) -> None:
+    def _run_instance(self, inst: JobInstance, request: JobRequest) -> None:
         # Whatever happens here, "done" is posted: the loop waits for it and would hang.
         record: JobRecord | None = None
         try:
@@ -680,7 +543,7 @@ class RunScheduler:
                 record = self._synthetic(inst, "failure", "internal error", None)
             self._events.put(("done", inst, record))
 
-    def _call(self, inst: _Instance) -> None:
+    def _call(self, inst: JobInstance) -> None:
         job, scope = inst.state.job, inst.state.scope
         assert job.uses is not None
         try:
@@ -699,7 +562,7 @@ class RunScheduler:
         inst.cancel.on_cancel(lambda reason: self._events.put(("cancel-call", inst, reason)))
         return None
 
-    def _fail_early(self, inst: _Instance, message: str) -> None:
+    def _fail_early(self, inst: JobInstance, message: str) -> None:
         self._say(inst.key, message)
         inst.started = inst.started or self._now()
         self._finish_instance(inst, self._synthetic(inst, "failure", message, self._now()),
@@ -707,7 +570,7 @@ class RunScheduler:
 
     # -- finishing ------------------------------------------------------------------------------
 
-    def _finish_instance(self, inst: _Instance, record: JobRecord, *, keep: bool = True) -> None:
+    def _finish_instance(self, inst: JobInstance, record: JobRecord, *, keep: bool = True) -> None:
         state = inst.state
         if inst.phase == "done":
             return
@@ -726,7 +589,7 @@ class RunScheduler:
             self._fail_fast(state, inst)
         if all(i.phase == "done" for i in state.instances) and not state.queued:
             state.phase = "done"
-            state.result = _combined([i.result for i in state.instances])
+            state.result = combined([i.result for i in state.instances])
         self._dirty = True
 
     def _keep(self, record: JobRecord, conclusion: Conclusion) -> None:
@@ -739,7 +602,7 @@ class RunScheduler:
         if self.record is not None and text is not None:
             self.record.write_log(record.key, text)
 
-    def _fail_fast(self, state: _JobState, failed: _Instance) -> None:
+    def _fail_fast(self, state: JobState, failed: JobInstance) -> None:
         reason = f"The strategy configuration was canceled because '{failed.key}' failed"
         while state.queued:
             inst = state.queued.popleft()
@@ -749,7 +612,7 @@ class RunScheduler:
         for inst in state.instances:
             self._stop(inst, reason)
 
-    def _stop(self, inst: _Instance, reason: str) -> None:
+    def _stop(self, inst: JobInstance, reason: str) -> None:
         if inst.phase == "running":
             inst.cancel.cancel(reason)
         elif inst.phase == "waiting":
@@ -760,7 +623,7 @@ class RunScheduler:
         for scope in list(self._scopes):
             self._cancel_scope(scope, reason)
 
-    def _cancel_scope(self, scope: _Scope, reason: str) -> None:
+    def _cancel_scope(self, scope: WorkflowScope, reason: str) -> None:
         for state in scope.jobs.values():
             while state.queued:
                 inst = state.queued.popleft()
@@ -773,7 +636,7 @@ class RunScheduler:
     # -- records --------------------------------------------------------------------------------
 
     def _synthetic(
-        self, inst: _Instance, result: Conclusion, error: str, finished: str | None
+        self, inst: JobInstance, result: Conclusion, error: str, finished: str | None
     ) -> JobRecord:
         return JobRecord(inst.key, inst.state.job.id, inst.name, result, {}, (),
                          inst.started, finished, error=error)  # fmt: skip
@@ -788,7 +651,7 @@ class RunScheduler:
         self._dirty = False
         if self.record is None:
             return
-        jobs = [_job_entry(r, c) for r, c in self._records]
+        jobs = [job_entry(r, c) for r, c in self._records]
         jobs += [{"key": i.key, "jobId": i.state.job.id, "name": i.name, "status": i.phase,
                   "result": "", "startedAt": i.started}
                  for i in self._running if not i.state.job.uses]  # fmt: skip

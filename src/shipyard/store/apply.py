@@ -36,12 +36,8 @@ from typing import Any
 
 from shipyard.core.errors import BadRequestError
 from shipyard.core.objects import json_copy, key_of, meta
-from shipyard.store.patch import (
-    PatchType,
-    apply_patch,
-    create_strategic_merge_patch,
-    json_equal,
-)
+from shipyard.store.patch import PatchType, apply_patch, create_strategic_merge_patch
+from shipyard.store.patch_json import json_equal
 from shipyard.store.patch_keys import PatchSchema, schema_for
 
 __all__ = ["LAST_APPLIED", "apply_result", "last_applied", "three_way_patch", "with_last_applied"]

@@ -1,39 +1,35 @@
-"""The three PATCH formats of the Kubernetes API, as pure functions over JSON-shaped data.
+"""The PATCH formats of the Kubernetes API, as pure functions over JSON-shaped data.
 
-- **JSON merge patch** (RFC 7386, ``application/merge-patch+json``): an object patch merges
-  key by key, ``null`` deletes a key, anything else (lists included) replaces the target.
-  :func:`create_merge_patch` computes the smallest such patch between two objects.
-- **JSON patch** (RFC 6902, ``application/json-patch+json``): a list of ``add``, ``remove``,
-  ``replace``, ``move``, ``copy`` and ``test`` operations addressed by JSON pointers
-  (RFC 6901: ``~1`` is ``/``, ``~0`` is ``~``, ``-`` appends to an array). Operations apply in
-  order to a private copy; the first failing one aborts the whole patch with a
-  :class:`BadRequestError` naming the operation ("json patch op 2 (remove /spec/x): path not
-  found"). Like the API server, a patch may hold at most 10,000 operations.
-- **Strategic merge patch** (``application/strategic-merge-patch+json``): JSON merge patch
-  plus per-field list strategies, reproducing ``k8s.io/apimachinery/pkg/util/strategicpatch``
-  as the API server runs it. Lists tagged ``merge`` in :mod:`shipyard.store.patch_keys` merge
-  element by element, matched on their merge key (``containers`` by ``name``), or as a set for
-  primitives (``finalizers``); other lists are replaced whole. Directives:
+:func:`apply_patch` applies a patch of any of the three types, named by a :class:`PatchType`
+(:func:`parse_patch_type` reads a ``Content-Type`` header or a ``kubectl patch --type``
+word). JSON patch (RFC 6902) and JSON merge patch (RFC 7386) do not depend on the kind of the
+object and live in :mod:`shipyard.store.patch_json`; this module holds the third format:
 
-  - ``$patch: replace`` on a map replaces it; as a bare list element ``{"$patch": "replace"}``
-    it replaces the whole list with the other elements;
-  - ``$patch: delete`` on a map empties it; on a list element it removes every element with
-    that merge key;
-  - ``$deleteFromPrimitiveList/<field>: [values]`` removes values from a primitive list;
-  - ``$setElementOrder/<field>: [...]`` orders the merged list: the named elements take that
-    order and elements the patch does not name keep their place relative to the original;
-  - ``$retainKeys: [fields]`` clears every field of the map not in the list.
+**Strategic merge patch** (``application/strategic-merge-patch+json``): JSON merge patch
+plus per-field list strategies, reproducing ``k8s.io/apimachinery/pkg/util/strategicpatch``
+as the API server runs it. Lists tagged ``merge`` in :mod:`shipyard.store.patch_keys` merge
+element by element, matched on their merge key (``containers`` by ``name``), or as a set for
+primitives (``finalizers``); other lists are replaced whole. Directives:
 
-  Without ``$setElementOrder``, elements the patch names take the patch's order and new ones
-  land before the untouched elements that follow them, so adding a container puts it first,
-  as the Kubernetes "update API objects in place using kubectl patch" tutorial shows. A
-  ``null`` for an absent key is dropped, as on the server (``IgnoreUnmatchedNulls``).
+- ``$patch: replace`` on a map replaces it; as a bare list element ``{"$patch": "replace"}``
+  it replaces the whole list with the other elements;
+- ``$patch: delete`` on a map empties it; on a list element it removes every element with
+  that merge key;
+- ``$deleteFromPrimitiveList/<field>: [values]`` removes values from a primitive list;
+- ``$setElementOrder/<field>: [...]`` orders the merged list: the named elements take that
+  order and elements the patch does not name keep their place relative to the original;
+- ``$retainKeys: [fields]`` clears every field of the map not in the list.
 
-  :func:`create_strategic_merge_patch` is the diff kubectl computes: ``null`` for removed
-  keys, ``$patch: delete`` elements for removed keyed elements, ``$deleteFromPrimitiveList``
-  for removed primitives, ``$setElementOrder`` whenever a merged list changes and
-  ``$retainKeys`` for ``retainKeys`` fields. Its ``include_changes`` / ``include_deletions``
-  switches are the halves of kubectl's three-way merge (see :mod:`shipyard.store.apply`).
+Without ``$setElementOrder``, elements the patch names take the patch's order and new ones
+land before the untouched elements that follow them, so adding a container puts it first,
+as the Kubernetes "update API objects in place using kubectl patch" tutorial shows. A
+``null`` for an absent key is dropped, as on the server (``IgnoreUnmatchedNulls``).
+
+:func:`create_strategic_merge_patch` is the diff kubectl computes: ``null`` for removed
+keys, ``$patch: delete`` elements for removed keyed elements, ``$deleteFromPrimitiveList``
+for removed primitives, ``$setElementOrder`` whenever a merged list changes and
+``$retainKeys`` for ``retainKeys`` fields. Its ``include_changes`` / ``include_deletions``
+switches are the halves of kubectl's three-way merge (see :mod:`shipyard.store.apply`).
 
 Kinds outside the built-in API groups (custom resources) have no merge keys; for them the
 strategic functions behave as JSON merge patch, the format kubectl uses for custom resources.
@@ -54,32 +50,32 @@ raise :class:`BadRequestError` and nothing else.
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from shipyard.core.errors import BadRequestError
 from shipyard.core.objects import json_copy
+from shipyard.store.patch_json import (
+    bounded,
+    filter_nulls,
+    json_equal,
+    json_ident,
+    json_merge_patch,
+    json_patch,
+    merge_diff,
+    merge_patch_into,
+)
 from shipyard.store.patch_keys import PatchSchema, schema_for
 
 __all__ = [
     "PatchType",
     "apply_patch",
-    "create_merge_patch",
     "create_strategic_merge_patch",
-    "json_equal",
-    "json_merge_patch",
-    "json_patch",
     "parse_patch_type",
     "strategic_merge_patch",
 ]
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 class PatchType(StrEnum):
@@ -104,277 +100,6 @@ def parse_patch_type(text: str) -> PatchType:
     except ValueError:
         choices = ", ".join([*_TYPE_WORDS, *(t.value for t in PatchType)])
         raise BadRequestError(f"unsupported patch type {text!r}; use one of: {choices}") from None
-
-
-def _bounded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn Python's recursion limit into a BadRequestError at the public entry points."""
-
-    @functools.wraps(fn)
-    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return fn(*args, **kwargs)
-        except RecursionError:
-            raise BadRequestError("the document nests too deeply to patch") from None
-
-    return guarded
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """JSON equality: numbers compare by value, but ``true`` is not ``1`` and ``"1"`` is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict):
-        return (
-            isinstance(b, dict)
-            and a.keys() == b.keys()
-            and all(json_equal(value, b[key]) for key, value in a.items())
-        )
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(json_equal, a, b))
-    return type(a) is type(b) and a == b
-
-
-def _ident(value: Any) -> Hashable:
-    """A hashable stand-in for a JSON value that equals another's exactly when json_equal does."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float):
-        return ("number", value)
-    if isinstance(value, str):
-        return ("string", value)
-    if value is None:
-        return ("null",)
-    return ("json", json.dumps(value, sort_keys=True))
-
-
-# --------------------------------------------------------------------------------------------
-# RFC 7386 JSON merge patch
-
-
-@_bounded
-def json_merge_patch(original: Any, patch: Any) -> Any:
-    """Apply an RFC 7386 merge patch: objects merge, ``null`` deletes, anything else replaces."""
-    return _merge_patch(json_copy(original), patch)
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return json_copy(patch)
-    result = target if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge_patch(result.get(key), value)
-    return result
-
-
-@_bounded
-def create_merge_patch(original: dict[str, Any], modified: dict[str, Any]) -> dict[str, Any]:
-    """The smallest RFC 7386 patch turning ``original`` into ``modified`` (both objects)."""
-    if not isinstance(original, dict) or not isinstance(modified, dict):
-        raise BadRequestError("a merge patch can only be computed between two JSON objects")
-    return _merge_diff(original, modified)
-
-
-def _merge_diff(original: dict[str, Any], modified: dict[str, Any]) -> dict[str, Any]:
-    patch: dict[str, Any] = {key: None for key in original if key not in modified}
-    for key, new in modified.items():
-        old = original.get(key)
-        if key not in original:
-            patch[key] = json_copy(new)
-        elif isinstance(old, dict) and isinstance(new, dict):
-            if sub := _merge_diff(old, new):
-                patch[key] = sub
-        elif not json_equal(old, new):
-            patch[key] = json_copy(new)
-    return patch
-
-
-def _filter_nulls(patch: dict[str, Any], *, keep_nulls: bool) -> dict[str, Any]:
-    """Only the deletions of a merge patch (``keep_nulls``), or only the rest.
-
-    An explicit empty object is a value, not an empty sub-patch, so it stays with the rest.
-    """
-    out: dict[str, Any] = {}
-    for key, value in patch.items():
-        if value is None:
-            if keep_nulls:
-                out[key] = None
-        elif isinstance(value, dict) and value:
-            if sub := _filter_nulls(value, keep_nulls=keep_nulls):
-                out[key] = sub
-        elif not keep_nulls:
-            out[key] = value
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# RFC 6902 JSON patch
-
-_MAX_OPERATIONS = 10_000
-_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
-_BAD_ESCAPE = re.compile(r"~(?![01])")
-
-
-class _OpError(Exception):
-    """One operation failed; json_patch adds which one."""
-
-
-@_bounded
-def json_patch(original: Any, ops: list[dict[str, Any]]) -> Any:
-    """Apply an RFC 6902 patch; the first failing operation aborts with a BadRequestError."""
-    if not isinstance(ops, list):
-        raise BadRequestError("a json patch must be a JSON array of operations")
-    if len(ops) > _MAX_OPERATIONS:
-        raise BadRequestError(f"a json patch may hold at most {_MAX_OPERATIONS} operations")
-    doc = json_copy(original)
-    for index, op in enumerate(ops):
-        doc = _apply_operation(doc, op, index)
-    return doc
-
-
-def _apply_operation(doc: Any, op: Any, index: int) -> Any:
-    if not isinstance(op, dict):
-        raise BadRequestError(f"json patch op {index}: an operation must be a JSON object")
-    name, path = op.get("op"), op.get("path")
-    where = f"json patch op {index} ({name} {path})"
-    handler = _OPERATIONS.get(name) if isinstance(name, str) else None
-    try:
-        if handler is None:
-            raise _OpError("unknown op; use add, remove, replace, move, copy or test")
-        if not isinstance(path, str):
-            raise _OpError("'path' must be a JSON pointer string")
-        return handler(doc, _pointer(path), op)
-    except _OpError as e:
-        raise BadRequestError(f"{where}: {e}") from None
-
-
-def _pointer(text: str) -> list[str]:
-    if text == "":
-        return []
-    if not text.startswith("/"):
-        raise _OpError(f"JSON pointer {text!r} must be empty or start with '/'")
-    tokens = text[1:].split("/")
-    if any(_BAD_ESCAPE.search(token) for token in tokens):
-        raise _OpError(f"JSON pointer {text!r}: '~' must be followed by 0 or 1")
-    return [token.replace("~1", "/").replace("~0", "~") for token in tokens]
-
-
-def _index(token: str, length: int, *, end_ok: bool) -> int:
-    """An array index; with ``end_ok`` (add) the length itself and ``-`` (append) are valid."""
-    if token == "-" and end_ok:
-        return length
-    if not _ARRAY_INDEX.fullmatch(token):
-        raise _OpError(f"{token!r} is not an array index")
-    index = int(token)
-    if index > length or (index == length and not end_ok):
-        raise _OpError(f"array index {index} is out of range (length {length})")
-    return index
-
-
-def _get(doc: Any, tokens: list[str]) -> Any:
-    for token in tokens:
-        if isinstance(doc, dict) and token in doc:
-            doc = doc[token]
-        elif isinstance(doc, list):
-            doc = doc[_index(token, len(doc), end_ok=False)]
-        else:
-            raise _OpError("path not found")
-    return doc
-
-
-def _value(op: dict[str, Any]) -> Any:
-    if "value" not in op:
-        raise _OpError("missing 'value'")
-    return json_copy(op["value"])
-
-
-def _source(op: dict[str, Any]) -> list[str]:
-    source = op.get("from")
-    if not isinstance(source, str):
-        raise _OpError("'from' must be a JSON pointer string")
-    return _pointer(source)
-
-
-def _add(doc: Any, tokens: list[str], value: Any) -> Any:
-    if not tokens:
-        return value
-    parent, last = _get(doc, tokens[:-1]), tokens[-1]
-    if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent.insert(_index(last, len(parent), end_ok=True), value)
-    else:
-        raise _OpError("path not found")
-    return doc
-
-
-def _remove(doc: Any, tokens: list[str]) -> tuple[Any, Any]:
-    """The document without the value at ``tokens``, and that value."""
-    if not tokens:
-        raise _OpError("cannot remove the whole document")
-    parent, last = _get(doc, tokens[:-1]), tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        return doc, parent.pop(last)
-    if isinstance(parent, list):
-        return doc, parent.pop(_index(last, len(parent), end_ok=False))
-    raise _OpError("path not found")
-
-
-def _op_add(doc: Any, tokens: list[str], op: dict[str, Any]) -> Any:
-    return _add(doc, tokens, _value(op))
-
-
-def _op_remove(doc: Any, tokens: list[str], op: dict[str, Any]) -> Any:
-    return _remove(doc, tokens)[0]
-
-
-def _op_replace(doc: Any, tokens: list[str], op: dict[str, Any]) -> Any:
-    value = _value(op)
-    if not tokens:
-        return value
-    parent, last = _get(doc, tokens[:-1]), tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent[_index(last, len(parent), end_ok=False)] = value
-    else:
-        raise _OpError("path not found")
-    return doc
-
-
-def _op_move(doc: Any, tokens: list[str], op: dict[str, Any]) -> Any:
-    source = _source(op)
-    if len(tokens) > len(source) and tokens[: len(source)] == source:
-        raise _OpError("cannot move a value into one of its own children")
-    doc, value = _remove(doc, source)
-    return _add(doc, tokens, value)
-
-
-def _op_copy(doc: Any, tokens: list[str], op: dict[str, Any]) -> Any:
-    return _add(doc, tokens, json_copy(_get(doc, _source(op))))
-
-
-def _op_test(doc: Any, tokens: list[str], op: dict[str, Any]) -> Any:
-    expected, actual = _value(op), _get(doc, tokens)
-    if not json_equal(actual, expected):
-        shown = json.dumps(actual, sort_keys=True)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise _OpError(f"test failed: the value is {shown}")
-    return doc
-
-
-_OPERATIONS: dict[str, Callable[[Any, list[str], dict[str, Any]], Any]] = {
-    "add": _op_add,
-    "remove": _op_remove,
-    "replace": _op_replace,
-    "move": _op_move,
-    "copy": _op_copy,
-    "test": _op_test,
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,17 +129,17 @@ def _is_directive(key: str) -> bool:
 def _by_key(merge_key: str) -> _Identity:
     def identity(item: Any) -> Hashable | None:
         if isinstance(item, dict) and merge_key in item:
-            return _ident(item[merge_key])
+            return json_ident(item[merge_key])
         return None
 
     return identity
 
 
 def _identity_of(schema: PatchSchema) -> _Identity:
-    return _by_key(schema.merge_key) if schema.merge_key else _ident
+    return _by_key(schema.merge_key) if schema.merge_key else json_ident
 
 
-@_bounded
+@bounded
 def strategic_merge_patch(
     original: dict[str, Any], patch: dict[str, Any], *, api_version: str, kind: str
 ) -> dict[str, Any]:
@@ -424,7 +149,7 @@ def strategic_merge_patch(
     target = json_copy(original) if isinstance(original, dict) else {}
     schema = schema_for(api_version, kind)
     if schema is None:
-        result: dict[str, Any] = _merge_patch(target, patch)
+        result: dict[str, Any] = merge_patch_into(target, patch)
         return result
     return _merge_map(target, json_copy(patch), schema, "")
 
@@ -537,7 +262,7 @@ def _classify_items(
             raise _bad(where, f"the element does not contain its merge key {merge_key!r}")
         directive = item.get(_DIRECTIVE, "merge")
         if directive == "delete":
-            deleted.add(_ident(item[merge_key]))
+            deleted.add(json_ident(item[merge_key]))
         elif directive in ("merge", "replace"):
             merges.append((index, item))
         else:
@@ -553,10 +278,10 @@ def _merge_set(current: list[Any], items: list[Any], path: str) -> list[Any]:
     seen: set[Hashable] = set()
     merged = []
     for item in current + items:
-        if (key := _ident(item)) not in seen:
+        if (key := json_ident(item)) not in seen:
             seen.add(key)
             merged.append(item)
-    return _reorder(merged, [_ident(item) for item in items], current, _ident)
+    return _reorder(merged, [json_ident(item) for item in items], current, json_ident)
 
 
 def _reorder(
@@ -597,8 +322,8 @@ def _delete_from_list(target: dict[str, Any], name: str, values: Any, path: str)
         raise _bad(path, "$deleteFromPrimitiveList must be a list of values")
     current = target.get(name)
     if isinstance(current, list):
-        drop = {_ident(value) for value in values}
-        target[name] = [item for item in current if _ident(item) not in drop]
+        drop = {json_ident(value) for value in values}
+        target[name] = [item for item in current if json_ident(item) not in drop]
 
 
 def _set_order(
@@ -627,10 +352,10 @@ def _set_order(
 
 def _order_key(entry: Any, schema: PatchSchema, path: str) -> Hashable:
     if not schema.merge_key:
-        return _ident(entry)
+        return json_ident(entry)
     if not isinstance(entry, dict) or schema.merge_key not in entry:
         raise _bad(path, f"each entry must be an object holding {schema.merge_key!r}")
-    return _ident(entry[schema.merge_key])
+    return json_ident(entry[schema.merge_key])
 
 
 def _check_order(
@@ -658,7 +383,7 @@ class _Want:
     deletions: bool
 
 
-@_bounded
+@bounded
 def create_strategic_merge_patch(
     original: dict[str, Any],
     modified: dict[str, Any],
@@ -678,11 +403,11 @@ def create_strategic_merge_patch(
         raise BadRequestError("a patch can only be computed between two JSON objects")
     schema = schema_for(api_version, kind)
     if schema is None:
-        patch = _merge_diff(original, modified)
+        patch = merge_diff(original, modified)
         if include_changes and include_deletions:
             return patch
         if include_changes or include_deletions:
-            return _filter_nulls(patch, keep_nulls=include_deletions)
+            return filter_nulls(patch, keep_nulls=include_deletions)
         return {}
     return _diff_map(original, modified, schema, _Want(include_changes, include_deletions))
 
@@ -772,10 +497,10 @@ def _diff_keyed(
 
 
 def _diff_set(key: str, old: list[Any], new: list[Any], want: _Want) -> dict[str, Any]:
-    old_keys, new_keys = [_ident(v) for v in old], [_ident(v) for v in new]
+    old_keys, new_keys = [json_ident(v) for v in old], [json_ident(v) for v in new]
     had, has = set(old_keys), set(new_keys)
-    added = _distinct(v for v in new if _ident(v) not in had) if want.changes else []
-    gone = _distinct(v for v in old if _ident(v) not in has) if want.deletions else []
+    added = _distinct(v for v in new if json_ident(v) not in had) if want.changes else []
+    gone = _distinct(v for v in old if json_ident(v) not in has) if want.deletions else []
     patch: dict[str, Any] = {}
     if added:
         patch[key] = json_copy(added)
@@ -791,7 +516,7 @@ def _distinct(values: Any) -> list[Any]:
     seen: set[Hashable] = set()
     out = []
     for value in values:
-        if (key := _ident(value)) not in seen:
+        if (key := json_ident(value)) not in seen:
             seen.add(key)
             out.append(value)
     return out
