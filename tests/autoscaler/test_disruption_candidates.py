@@ -15,7 +15,7 @@ from shipyard.autoscaler.disruption.candidates import build_candidates
 from shipyard.autoscaler.disruption.state import ClusterState, PoolInfo, reschedulable
 from shipyard.autoscaler.lifecycle import DISRUPTED_TAINT, DO_NOT_DISRUPT
 from shipyard.autoscaler.provisioning import PoolTemplate
-from shipyard.autoscaler.provisioning.controller import Snapshot
+from shipyard.autoscaler.provisioning.capacity import Snapshot
 from shipyard.core.clock import format_time
 from tests.autoscaler.test_provisioning_helpers import instance_type
 from tests.platform.test_autoscaling_helpers import nodepool

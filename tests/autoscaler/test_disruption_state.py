@@ -13,7 +13,7 @@ from shipyard.autoscaler.disruption.state import (
     read_state,
 )
 from shipyard.autoscaler.provisioning import ExistingNode
-from shipyard.autoscaler.provisioning.controller import existing_capacity
+from shipyard.autoscaler.provisioning.capacity import existing_capacity
 from shipyard.core.objects import Obj
 from tests.autoscaler.test_disruption_helpers import DWorld, dworld, pdb
 from tests.platform.test_autoscaling_helpers import ALLOWED, web

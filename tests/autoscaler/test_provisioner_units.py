@@ -17,11 +17,8 @@ from shipyard.autoscaler.apis.hashing import (
 from shipyard.autoscaler.metrics import AutoscalerMetrics, Counter, Histogram
 from shipyard.autoscaler.provisioning import PlannedClaim
 from shipyard.autoscaler.provisioning.batcher import Batcher, BatchOptions
-from shipyard.autoscaler.provisioning.controller import (
-    claim_capacity,
-    is_provisionable,
-    nodeclaim_for,
-)
+from shipyard.autoscaler.provisioning.capacity import claim_capacity
+from shipyard.autoscaler.provisioning.controller import is_provisionable, nodeclaim_for
 from shipyard.core.requirements import IN, Requirement, Requirements
 from shipyard.core.taints import Taint
 from tests.autoscaler.test_provisioning_helpers import instance_type

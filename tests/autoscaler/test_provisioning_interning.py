@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipyard.autoscaler.provisioning.controller import _requested
+from shipyard.autoscaler.provisioning.capacity import _requested
 from shipyard.autoscaler.provisioning.planner import States
 from shipyard.autoscaler.provisioning.podspec import PodState
 from shipyard.cloud.provider import add_resources

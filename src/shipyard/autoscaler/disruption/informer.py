@@ -27,7 +27,7 @@ from shipyard.autoscaler.disruption.state import (
     cluster_state,
     has_topology_rules,
 )
-from shipyard.autoscaler.provisioning.controller import Snapshot
+from shipyard.autoscaler.provisioning.capacity import Snapshot
 from shipyard.cloud.provider import CloudProvider
 from shipyard.cluster.changes import ChangeBuffer
 from shipyard.cluster.client import Client

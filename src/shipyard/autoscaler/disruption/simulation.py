@@ -27,7 +27,8 @@ from collections.abc import Mapping, Sequence
 from shipyard.autoscaler.disruption.state import ClusterState
 from shipyard.autoscaler.disruption.types import Candidate
 from shipyard.autoscaler.provisioning import BoundPod, Capacity, Results
-from shipyard.autoscaler.provisioning.controller import daemonset_pod, existing_capacity
+from shipyard.autoscaler.provisioning.capacity import existing_capacity
+from shipyard.autoscaler.provisioning.controller import daemonset_pod
 from shipyard.core.objects import IdentityCache, Obj, meta
 
 __all__ = ["CurrentSimulation", "SchedulingSimulation", "as_pending", "pending_group"]

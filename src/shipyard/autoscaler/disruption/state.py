@@ -23,7 +23,7 @@ from shipyard.autoscaler.disruption.budgets import PoolCounts
 from shipyard.autoscaler.lifecycle import DISRUPTED_TAINT
 from shipyard.autoscaler.lifecycle.nodes import has_taint
 from shipyard.autoscaler.provisioning import PoolTemplate
-from shipyard.autoscaler.provisioning.controller import Snapshot, claim_capacity
+from shipyard.autoscaler.provisioning.capacity import Snapshot, claim_capacity
 from shipyard.cloud.provider import CloudProvider, InstanceType, add_resources
 from shipyard.cluster.client import Client
 from shipyard.cluster.drain import MIRROR_ANNOTATION

@@ -8,10 +8,11 @@
                   └── ContainerRuntime (seam)       SimulatedRuntime: profiles, metrics
     NodeLifecycleController ("cluster.node-lifecycle")  silent nodes, taints, eviction
 
-Modules: :mod:`.runtime` (the seam), :mod:`.simulated`, :mod:`.adoption`, :mod:`.probes`,
-:mod:`.podstatus`
-and :mod:`.nodestatus` (pure status functions), :mod:`.pods`, :mod:`.kubelet`,
-:mod:`.agents`, :mod:`.node_lifecycle`.
+Modules: :mod:`.runtime` (the seam), :mod:`.simulated` with :mod:`.profiles` (image
+profiles), :mod:`.timeline` (container instance timelines) and :mod:`.messages` (probe and
+pull failure texts), :mod:`.adoption`, :mod:`.probes`, :mod:`.podstatus` and
+:mod:`.nodestatus` (pure status functions), :mod:`.pods`, :mod:`.kubelet`, :mod:`.agents`,
+:mod:`.node_lifecycle`.
 """
 
 from shipyard.cluster.kubelet.agents import KubeletManager

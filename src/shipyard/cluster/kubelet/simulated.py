@@ -2,14 +2,9 @@
 
 :class:`SimulatedRuntime` implements :class:`~.runtime.ContainerRuntime` without running
 anything. Each container instance is a timeline computed from an :class:`ImageProfile` and
-the clock when it is started, so the runtime needs no timers of its own and answers every
-question (state, probe, CPU usage) from ``clock.now()``:
-
-::
-
-    start ── pull (pull_seconds) ── create (startup_seconds) ── running ──┬── exit(exit_code)
-                                                  ready_after_seconds ──┘   after
-                                                  (readiness passes)        crash_after_seconds
+the clock when it is started (pull, create, running, exit; see :mod:`.timeline`), so the
+runtime needs no timers of its own and answers every question (state, probe, CPU usage) from
+``clock.now()``.
 
 **Profiles** are looked up by image reference: the exact reference (``example/web:2``), then
 the repository without tag or digest (``example/web``), then ``"*"``, then the built-in
@@ -56,8 +51,8 @@ grace period, then SIGTERM: the process exits 0 after ``shutdown_seconds``, or i
 (exit 137) when the grace period (at least 2 s after the hook, as the kubelet grants) runs
 out; a hung process ignores SIGTERM. Probe handlers answer from the profile: startup passes
 once ``ready_after_seconds`` have elapsed, readiness too when ``ready``, liveness until the
-process hangs; failure messages are the ones kubelet probes print. Probes answer at once (a
-hung process fails the probe without the ``timeoutSeconds`` wait).
+process hangs; failure messages are the ones kubelet probes print (:mod:`.messages`). Probes
+answer at once (a hung process fails the probe without the ``timeoutSeconds`` wait).
 
 **Adoption.** The runtime lives in memory; ``adopt`` rebuilds a pod it does not know from the
 pod's status (see :mod:`.adoption`) — the sandbox keeps its ``podIP``, each reported instance
@@ -87,8 +82,6 @@ the Services routing to a pod and recorded load.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import hashlib
 import math
 import threading
@@ -97,6 +90,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.cluster.kubelet.adoption import ReportedInstance, reported_pod
+from shipyard.cluster.kubelet.messages import (
+    container_of,
+    container_spec,
+    never_pull_message,
+    pull_error,
+    refused_message,
+    timeout_message,
+)
 from shipyard.cluster.kubelet.profiles import (
     ANNOTATION_PREFIX,
     ImageProfile,
@@ -112,6 +113,15 @@ from shipyard.cluster.kubelet.runtime import (
     PodRuntimeStatus,
     ProbeKind,
     ProbeResult,
+)
+from shipyard.cluster.kubelet.timeline import (
+    Cpu,
+    Instance,
+    container_cpu,
+    is_serving,
+    natural_exit,
+    next_serving_change,
+    next_state_change,
 )
 from shipyard.cluster.metrics import RouteTable
 from shipyard.cluster.podutil import quantity_units
@@ -134,118 +144,9 @@ EXIT_SIGKILL = 137
 MIN_GRACE_AFTER_HOOK = 2.0  # kuberuntime's minimumGracePeriodInSeconds
 
 PodRef = tuple[str, str]
-_Cpu = tuple[float, float, int | None]  # a running container's (idle, per rps, limit)
 
 
-# --- container instances ----------------------------------------------------------------
-
-
-@dataclass
-class _Instance:
-    """One start of one container: a timeline fixed at start, changed only by ``stop``."""
-
-    name: str
-    attempt: int
-    image: str
-    profile: ImageProfile
-    container_id: str
-    image_id: str
-    pull: ImagePull | None
-    running_at: float | None  # None: it never runs (the pull failed)
-    exit_at: float | None
-    exit_code: int
-    waiting_reason: str = "ContainerCreating"
-    waiting_message: str = ""
-    limit_millicores: int | None = None
-    stop_at: float | None = None
-    stop_code: int = 0
-
-    def finish(self) -> tuple[float, int] | None:
-        """When and how the process ends, as far as known now."""
-        exit_at, stop_at = self.exit_at, self.stop_at
-        if exit_at is None:
-            return None if stop_at is None else (stop_at, self.stop_code)
-        if stop_at is None or exit_at <= stop_at:  # the exit wins a tie
-            return exit_at, self.exit_code
-        return stop_at, self.stop_code
-
-    def state(self, now: float) -> ContainerState:
-        end = self.finish()
-        if end is not None and end[0] <= now:
-            return ContainerState.EXITED
-        if self.running_at is not None and self.running_at <= now:
-            return ContainerState.RUNNING
-        return ContainerState.WAITING
-
-    @functools.cached_property
-    def cpu(self) -> _Cpu:
-        """What its CPU usage depends on besides the load: (idle, per request/s, limit); the
-        profile and the limit are fixed at start."""
-        p = self.profile
-        return p.cpu_millicores_idle, p.cpu_millicores_per_rps, self.limit_millicores
-
-    def created(self, now: float) -> bool:
-        return self.running_at is not None and self.running_at <= now
-
-    def hang_at(self) -> float:
-        """When the process stops answering (``math.inf``: never)."""
-        after = self.profile.hang_after_seconds
-        if after is None or self.running_at is None:
-            return math.inf
-        return self.running_at + after
-
-    def hung(self, now: float) -> bool:
-        return self.hang_at() <= now
-
-    def ready_capable(self, now: float) -> bool:
-        p = self.profile
-        return (
-            p.ready
-            and self.running_at is not None
-            and self.running_at + p.ready_after_seconds <= now
-            and not self.hung(now)
-        )
-
-    def status(self, now: float, previous: _Instance | None = None) -> ContainerStatus:
-        state = self.state(now)
-        pull = self.pull
-        if pull is not None and pull.finished_at is not None and pull.finished_at > now:
-            pull = dataclasses.replace(pull, finished_at=None, error="")
-        common: dict[str, Any] = {
-            "name": self.name,
-            "attempt": self.attempt,
-            "image": self.image,
-            "state": state,
-            "pull": pull,
-            "previous": previous.status(now) if previous is not None else None,
-        }
-        if state is ContainerState.WAITING:
-            never = self.running_at is None and (pull is None or bool(pull.error))
-            return ContainerStatus(
-                **common,
-                reason=self.waiting_reason if never else "ContainerCreating",
-                message=self.waiting_message if never else "",
-            )
-        end = self.finish()
-        exited = state is ContainerState.EXITED and end is not None
-        code = end[1] if exited and end is not None else None
-        return ContainerStatus(
-            **common,
-            container_id=self.container_id,
-            image_id=self.image_id,
-            started_at=self.running_at,
-            finished_at=end[0] if exited and end is not None else None,
-            exit_code=code,
-            reason=("Completed" if code == 0 else "Error") if exited else "",
-            stopping=self.stop_at is not None and not exited,
-        )
-
-    def next_change(self, now: float) -> float | None:
-        times = [self.running_at, self.exit_at, self.stop_at]
-        if self.pull is not None:
-            times.append(self.pull.finished_at)
-        future = [t for t in times if t is not None and t > now]
-        return min(future) if future else None
+# --- usage keys and sandboxes ----------------------------------------------------------
 
 
 class _UsageKey:
@@ -254,7 +155,7 @@ class _UsageKey:
     __slots__ = ("containers", "explicit", "sources")
 
     def __init__(
-        self, containers: tuple[_Cpu, ...], sources: tuple[PodRef, ...], explicit: float
+        self, containers: tuple[Cpu, ...], sources: tuple[PodRef, ...], explicit: float
     ) -> None:
         self.containers = containers  # the running containers, in the order usage adds them
         self.sources = sources  # the sources routing to the pod (RouteTable.sources)
@@ -272,13 +173,13 @@ class _Sandbox:
     node: str
     ip: str
     regular: list[str] = field(default_factory=list)  # the regular containers, in spec order
-    instances: dict[str, list[_Instance]] = field(default_factory=dict)
+    instances: dict[str, list[Instance]] = field(default_factory=dict)
 
-    def latest(self, container: str) -> _Instance | None:
+    def latest(self, container: str) -> Instance | None:
         found = self.instances.get(container)
         return found[-1] if found else None
 
-    def all_latest(self) -> Iterator[_Instance]:
+    def all_latest(self) -> Iterator[Instance]:
         for found in self.instances.values():
             if found:
                 yield found[-1]
@@ -333,7 +234,7 @@ class SimulatedRuntime:
 
     def _start(self, pod: Obj, container: str) -> bool:
         """Start the container unless it runs; False when it did."""
-        spec, init = _container_spec(pod, container)
+        spec, init = container_spec(pod, container)
         if spec is None:
             raise ValueError(f"pod {_pod_name(pod)} has no container {container!r}")
         sandbox = self._sandbox(pod)
@@ -393,14 +294,14 @@ class SimulatedRuntime:
             if sandbox is None or inst is None or inst.state(now) is not ContainerState.RUNNING:
                 return ProbeResult(False, "container is not running")
             if inst.hung(now):
-                return ProbeResult(False, _timeout_message(probe, sandbox.ip, pod, container))
+                return ProbeResult(False, timeout_message(probe, sandbox.ip, pod, container))
             if kind is ProbeKind.LIVENESS or (
                 inst.running_at is not None
                 and inst.running_at + inst.profile.ready_after_seconds <= now
                 and (kind is ProbeKind.STARTUP or inst.profile.ready)
             ):
                 return ProbeResult(True, stable_until=inst.hang_at())
-            return ProbeResult(False, _refused_message(probe, sandbox.ip, pod, container))
+            return ProbeResult(False, refused_message(probe, sandbox.ip, pod, container))
 
     def remove(self, pod: Obj) -> None:
         with self._lock:
@@ -427,7 +328,7 @@ class SimulatedRuntime:
                 return False
             sandbox = self._sandbox(pod, ip=reported.ip)
             for name, instances in reported.containers.items():
-                spec, init = _container_spec(pod, name)
+                spec, init = container_spec(pod, name)
                 if spec is not None:
                     sandbox.instances[name] = [
                         self._adopted_instance(pod, sandbox, spec, r, init=init) for r in instances
@@ -449,7 +350,7 @@ class SimulatedRuntime:
             total: float | None = None
             for inst in sandbox.all_latest():
                 if inst.state(now) is ContainerState.RUNNING:
-                    total = _container_cpu(inst.cpu, rps) + (total or 0.0)
+                    total = container_cpu(inst.cpu, rps) + (total or 0.0)
             return total
 
     def capacity(self, namespace: str, name: str) -> float:
@@ -486,11 +387,11 @@ class SimulatedRuntime:
                 return self._no_usage, math.inf
             now = self._clock.now()
             until = math.inf
-            running: list[_Cpu] = []
+            running: list[Cpu] = []
             for inst in sandbox.all_latest():
                 if inst.state(now) is ContainerState.RUNNING:
                     running.append(inst.cpu)
-                until = min(until, _next_state_change(inst, now))
+                until = min(until, next_state_change(inst, now))
             if not running:
                 return self._no_usage, until
             parts = (tuple(running), self._routes.sources(pod), self._load.get(pod, 0.0))
@@ -508,7 +409,7 @@ class SimulatedRuntime:
                 rps += self._routes.rps_each(source)
         total: float | None = None
         for cpu in key.containers:
-            total = _container_cpu(cpu, rps) + (total or 0.0)
+            total = container_cpu(cpu, rps) + (total or 0.0)
         return total
 
     def add_usage_listener(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
@@ -536,14 +437,14 @@ class SimulatedRuntime:
             return 0.0, math.inf
         until = math.inf
         serving = True
-        first: _Instance | None = None
+        first: Instance | None = None
         for container in sandbox.regular:
             inst = sandbox.latest(container)
             if inst is None:
                 serving = False
                 continue
-            until = min(until, _next_serving_change(inst, now))
-            serving = serving and _serving(inst, now)
+            until = min(until, next_serving_change(inst, now))
+            serving = serving and is_serving(inst, now)
             first = first or inst
         capacity = first.profile.capacity_rps if serving and first is not None else 0.0
         return capacity, until
@@ -586,13 +487,13 @@ class SimulatedRuntime:
 
     def _new_instance(
         self, pod: Obj, sandbox: _Sandbox, spec: Mapping[str, Any], attempt: int, *, init: bool
-    ) -> _Instance:
+    ) -> Instance:
         name = str(spec.get("name"))
         image = str(spec.get("image") or "")
         profile = self._profile(pod, spec)
         now = self._clock.now()
         pull, ready_at, error = self._pull(sandbox.node, image, spec, profile, now)
-        inst = _Instance(
+        inst = Instance(
             name=name,
             attempt=attempt,
             image=image,
@@ -608,7 +509,7 @@ class SimulatedRuntime:
         if error:
             inst.waiting_reason, inst.waiting_message = error
         elif inst.running_at is not None:
-            inst.exit_at, inst.exit_code = _natural_exit(profile, inst.running_at, init=init)
+            inst.exit_at, inst.exit_code = natural_exit(profile, inst.running_at, init=init)
         return inst
 
     def _profile(self, pod: Obj, spec: Mapping[str, Any]) -> ImageProfile:
@@ -625,7 +526,7 @@ class SimulatedRuntime:
         reported: ReportedInstance,
         *,
         init: bool,
-    ) -> _Instance:
+    ) -> Instance:
         """An instance rebuilt from the pod status, on the timeline its profile gives it."""
         image = str(spec.get("image") or "")
         profile = self._profile(pod, spec)
@@ -636,8 +537,8 @@ class SimulatedRuntime:
         if reported.finished_at is not None:
             exit_at, exit_code = reported.finished_at, reported.exit_code
         else:
-            exit_at, exit_code = _natural_exit(profile, reported.started_at, init=init)
-        return _Instance(
+            exit_at, exit_code = natural_exit(profile, reported.started_at, init=init)
+        return Instance(
             name=reported.name,
             attempt=reported.attempt,
             image=image,
@@ -662,21 +563,19 @@ class SimulatedRuntime:
         if policy == "Never":
             if present:
                 return None, now, None
-            return None, now, ("ErrImageNeverPull", _never_pull_message(image))
+            return None, now, ("ErrImageNeverPull", never_pull_message(image))
         if present and policy != "Always":
             return None, now, None
         if not profile.pullable:
             done = now + profile.pull_seconds
-            error = _pull_error(image)
+            error = pull_error(image)
             return ImagePull(now, done, 0, error), done, ("ErrImagePull", error)
         done = now if present else (available or now + profile.pull_seconds)
         if available is None or done < available:
             cache[image] = done
         return ImagePull(now, done, profile.image_size_bytes), done, None
 
-    def _stop_instance(
-        self, pod: Obj, instances: list[_Instance], grace: float, now: float
-    ) -> None:
+    def _stop_instance(self, pod: Obj, instances: list[Instance], grace: float, now: float) -> None:
         inst = instances[-1]
         if not inst.created(now):
             instances.pop()  # never started: abandon the pull / creation
@@ -717,15 +616,6 @@ def _pod_name(pod: Obj) -> str:
     return f"{md.get('namespace')}/{md.get('name')}"
 
 
-def _container_spec(pod: Obj, name: str) -> tuple[Mapping[str, Any] | None, bool]:
-    spec = pod.get("spec") or {}
-    for key, init in (("initContainers", True), ("containers", False)):
-        for container in spec.get(key) or ():
-            if container.get("name") == name:
-                return container, init
-    return None, False
-
-
 def _regular_container_names(pod: Obj) -> list[str]:
     return [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or ()]
 
@@ -735,124 +625,16 @@ def _cpu_limit(spec: Mapping[str, Any]) -> int | None:
     return quantity_units("cpu", limit) if limit is not None else None
 
 
-def _natural_exit(
-    profile: ImageProfile, running_at: float, *, init: bool
-) -> tuple[float | None, int]:
-    if profile.crash_after_seconds is not None:
-        return running_at + profile.crash_after_seconds, profile.exit_code
-    if init:
-        return running_at, 0
-    return None, profile.exit_code
-
-
-def _container_cpu(cpu: _Cpu, rps: float) -> float:
-    idle, per_rps, limit = cpu
-    usage = idle + per_rps * rps
-    if limit is not None:
-        usage = min(usage, float(limit))
-    return usage
-
-
-def _next_state_change(inst: _Instance, now: float) -> float:
-    """The next instant after ``now`` at which the instance may start or stop running."""
-    end = inst.finish()
-    times = (inst.running_at, end[0] if end is not None else None)
-    return min((t for t in times if t is not None and t > now), default=math.inf)
-
-
-def _next_serving_change(inst: _Instance, now: float) -> float:
-    """The next instant after ``now`` at which ``_serving(inst, ...)`` may change."""
-    running_at = inst.running_at
-    if running_at is None:
-        return math.inf
-    end = inst.finish()
-    times = (
-        running_at,
-        running_at + inst.profile.ready_after_seconds,
-        inst.hang_at(),
-        end[0] if end is not None else None,
-    )
-    return min((t for t in times if t is not None and t > now), default=math.inf)
-
-
 def _ref(pod: Obj) -> PodRef:
     md = meta(pod)
     return str(md.get("namespace") or ""), str(md.get("name") or "")
 
 
-def _serving(inst: _Instance | None, now: float) -> bool:
-    return (
-        inst is not None
-        and inst.state(now) is ContainerState.RUNNING
-        and inst.stop_at is None
-        and inst.ready_capable(now)
-    )
+def _has_prestop(pod: Obj, inst: Instance) -> bool:
+    return bool((container_of(pod, inst.name).get("lifecycle") or {}).get("preStop"))
 
 
-def _container_of(pod: Obj, name: str) -> Mapping[str, Any]:
-    spec, _ = _container_spec(pod, name)
-    return spec or {}
-
-
-def _has_prestop(pod: Obj, inst: _Instance) -> bool:
-    return bool((_container_of(pod, inst.name).get("lifecycle") or {}).get("preStop"))
-
-
-def _prestop_seconds(pod: Obj, inst: _Instance) -> float:
-    hook = (_container_of(pod, inst.name).get("lifecycle") or {}).get("preStop") or {}
+def _prestop_seconds(pod: Obj, inst: Instance) -> float:
+    hook = (container_of(pod, inst.name).get("lifecycle") or {}).get("preStop") or {}
     sleep = (hook.get("sleep") or {}).get("seconds")
     return float(sleep) if isinstance(sleep, int | float) else inst.profile.prestop_seconds
-
-
-def _port(handler: Mapping[str, Any], pod: Obj, container: str) -> str:
-    port = handler.get("port", "")
-    if isinstance(port, str) and not port.isdigit():
-        for p in _container_of(pod, container).get("ports") or ():
-            if p.get("name") == port:
-                return str(p.get("containerPort"))
-    return str(port)
-
-
-def _timeout_message(probe: Mapping[str, Any], ip: str, pod: Obj, container: str) -> str:
-    if (h := probe.get("httpGet")) is not None:
-        scheme = str(h.get("scheme") or "HTTP").lower()
-        url = f"{scheme}://{ip}:{_port(h, pod, container)}{h.get('path') or '/'}"
-        return (
-            f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting '
-            "headers)"
-        )
-    if (h := probe.get("tcpSocket")) is not None:
-        return f"dial tcp {ip}:{_port(h, pod, container)}: i/o timeout"
-    if (h := probe.get("grpc")) is not None:
-        seconds = probe.get("timeoutSeconds") or 1
-        return f'timeout: failed to connect service "{ip}:{h.get("port")}" within {seconds}s'
-    command = " ".join(str(a) for a in (probe.get("exec") or {}).get("command") or ())
-    return f'command "{command}" timed out'
-
-
-def _refused_message(probe: Mapping[str, Any], ip: str, pod: Obj, container: str) -> str:
-    if probe.get("httpGet") is not None:
-        return "HTTP probe failed with statuscode: 503"
-    if (h := probe.get("tcpSocket")) is not None:
-        return f"dial tcp {ip}:{_port(h, pod, container)}: connect: connection refused"
-    if probe.get("grpc") is not None:
-        return 'service unhealthy (responded with "NOT_SERVING")'
-    return ""
-
-
-def _pull_error(image: str) -> str:
-    ref = f"{normalized_repository(image)}:{_tag(image)}"
-    return (
-        f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": '
-        f"{ref}: not found"
-    )
-
-
-def _never_pull_message(image: str) -> str:
-    return f'Container image "{image}" is not present with pull policy of Never'
-
-
-def _tag(image: str) -> str:
-    repo = image_repository(image)
-    rest = image[len(repo) :]
-    return rest[1:] if rest.startswith(":") else "latest"
