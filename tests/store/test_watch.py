@@ -10,8 +10,9 @@ import pytest
 
 from shipyard.core.errors import BadRequestError, GoneError
 from shipyard.core.objects import Obj
+from shipyard.core.selectors import parse_label_selector
 from shipyard.store.store import Store
-from shipyard.store.watch import WatchEvent
+from shipyard.store.watch import WatchEvent, WatchFilter
 from tests.store.store_helpers import (
     BACKENDS,
     closing,
@@ -70,6 +71,28 @@ def test_watch_filters_by_kind_and_namespace(store: Store) -> None:
     assert event_summary(pods_in_shop.poll()) == [("ADDED", "b")]
     assert event_summary(configmaps.poll()) == [("ADDED", "c")]
     assert event_summary(everything.poll()) == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]
+
+
+def test_a_filter_parses_text_selectors_and_leaves_empty_ones_out() -> None:
+    flt = WatchFilter.of("v1", "Pod", "shop", labels="app=web", fields="spec.nodeName=n1")
+    assert flt.labels == parse_label_selector("app=web")
+    assert flt.fields is not None
+    web = {"metadata": {"labels": {"app": "web"}}, "spec": {"nodeName": "n1"}}
+    other = {"metadata": {"labels": {"app": "web"}}, "spec": {"nodeName": "n2"}}
+    assert flt.matches(web)
+    assert not flt.matches(other)
+    assert WatchFilter.of(labels="", fields="") == WatchFilter()
+    assert WatchFilter.of(labels=parse_label_selector("")) == WatchFilter()
+
+
+def test_list_and_watch_select_the_same_objects(store: Store) -> None:
+    watch = store.watch("v1", "Pod", label_selector="app=web,tier!=db")
+    store.create(make_pod("a", labels={"app": "web"}))
+    store.create(make_pod("b", labels={"app": "web", "tier": "db"}))
+    store.create(make_pod("c", labels={"app": "shop"}))
+    listed = store.list("v1", "Pod", label_selector="app=web,tier!=db")
+    assert [o["metadata"]["name"] for o in listed] == ["a"]
+    assert event_summary(watch.poll()) == [("ADDED", "a")]
 
 
 def test_watch_of_one_api_version_or_kind_across_groups(store: Store) -> None:
