@@ -34,12 +34,10 @@ from shipyard.store.scheme import KindInfo
 from shipyard.store.validation.formats import dns1123_subdomain
 
 __all__ = [
-    "MODIFIED_MSG",
     "bound_pod",
     "check_delete_preconditions",
     "check_fingerprint",
     "check_preconditions",
-    "conflict",
     "finalizer_rules",
     "fingerprint",
     "metadata_shape",
@@ -60,7 +58,7 @@ _SYSTEM_FIELDS = (
     "generation",
     "resourceVersion",
 )
-MODIFIED_MSG = (
+_MODIFIED_MSG = (
     "the object has been modified; please apply your changes to the latest version and try again"
 )
 
@@ -95,7 +93,7 @@ def own(obj: Any, handoff: bool = False) -> Obj:
     return copied
 
 
-def conflict(info: KindInfo, name: str, detail: str) -> ConflictError:
+def _conflict(info: KindInfo, name: str, detail: str) -> ConflictError:
     return ConflictError(f'Operation cannot be fulfilled on {info.resource} "{name}": {detail}')
 
 
@@ -104,7 +102,7 @@ def check_preconditions(info: KindInfo, obj: Obj, old: Obj) -> None:
     md, old_md = meta(obj), meta(old)
     uid = md.get("uid")
     if uid and uid != old_md.get("uid"):
-        raise conflict(
+        raise _conflict(
             info,
             str(old_md.get("name")),
             f"Precondition failed: UID in precondition: {uid}, "
@@ -112,7 +110,7 @@ def check_preconditions(info: KindInfo, obj: Obj, old: Obj) -> None:
         )
     rv = md.get("resourceVersion")
     if rv and str(rv) != old_md.get("resourceVersion"):
-        raise conflict(info, str(old_md.get("name")), MODIFIED_MSG)
+        raise _conflict(info, str(old_md.get("name")), _MODIFIED_MSG)
 
 
 def check_delete_preconditions(info: KindInfo, obj: Obj, pre: Mapping[str, Any]) -> None:
@@ -120,7 +118,7 @@ def check_delete_preconditions(info: KindInfo, obj: Obj, pre: Mapping[str, Any])
     for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
         want = pre.get(field)
         if want and str(want) != str(md.get(field)):
-            raise conflict(
+            raise _conflict(
                 info,
                 str(md.get("name")),
                 f"Precondition failed: {label} in precondition: {want}, "
@@ -140,7 +138,7 @@ def bound_pod(info: KindInfo, name: str, old: Obj, node: str, *, rv: str | None,
         )
     old_md = meta(old)
     if rv is not None and rv != old_md.get("resourceVersion"):
-        raise conflict(info, name, MODIFIED_MSG)
+        raise _conflict(info, name, _MODIFIED_MSG)
     spec = old.get("spec") or {}
     assigned = spec.get("nodeName")
     if assigned:
